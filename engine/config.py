@@ -1,0 +1,149 @@
+"""Per-stage options: frozen dataclasses with documented defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.errors import ConfigError
+from engine.types import Role
+
+
+@dataclass(frozen=True)
+class AudioOptions:
+    """How recordings are probed and decoded.
+
+    max_duration_s: recordings longer than this are refused (default 4 h).
+    max_size_bytes: files larger than this are refused before decoding (default 2 GiB).
+    min_rate_hz / max_rate_hz: accepted source sample rates (8–48 kHz).
+    max_channels: more channels than this are refused (telephony is mono or stereo).
+    partial_tolerance: a decode shorter than the container's stated duration by more
+        than this share (and by more than `partial_min_gap_s`) is reported as partial.
+    target_rate_hz: every channel is resampled to this rate (Whisper and pyannote use 16 kHz).
+    """
+
+    max_duration_s: float = 4 * 3600.0
+    max_size_bytes: int = 2 * 1024**3
+    min_rate_hz: int = 8000
+    max_rate_hz: int = 48000
+    max_channels: int = 2
+    partial_tolerance: float = 0.05
+    partial_min_gap_s: float = 0.5
+    target_rate_hz: int = 16000
+
+    def __post_init__(self) -> None:
+        if self.max_duration_s <= 0:
+            raise ConfigError(f"max_duration_s must be positive, got {self.max_duration_s}")
+        if not 0 < self.partial_tolerance < 1:
+            raise ConfigError(f"partial_tolerance must be in (0, 1), got {self.partial_tolerance}")
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    """faster-whisper settings.
+
+    language: ISO code to force, or None to detect per channel.
+    beam_size: 5 is Whisper's reference setting; 1 (greedy) is faster and a little worse.
+    vad_filter: skip non-speech with Silero VAD before decoding (saves time on silence and
+        hold music, and stops Whisper inventing text there).
+    batch_size: >1 uses faster-whisper's BatchedInferencePipeline (pays on GPU and long calls).
+    word_timestamps: needed for speaker attribution; keep on.
+    condition_on_previous_text: off by default, it lets one hallucination seed the next.
+    no_speech_threshold / log_prob_threshold / compression_ratio_threshold: Whisper's own
+        guards; a segment that fails them is dropped as hallucinated.
+    hallucination_max_word_prob: drop a segment whose mean word probability is below this
+        when it also falls where VAD heard no speech.
+    """
+
+    language: str | None = None
+    beam_size: int = 5
+    vad_filter: bool = True
+    vad_min_silence_ms: int = 500
+    vad_speech_pad_ms: int = 400
+    batch_size: int = 1
+    word_timestamps: bool = True
+    condition_on_previous_text: bool = False
+    no_speech_threshold: float = 0.6
+    log_prob_threshold: float = -1.0
+    compression_ratio_threshold: float = 2.4
+    hallucination_max_word_prob: float = 0.35
+    initial_prompt: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.beam_size < 1:
+            raise ConfigError(f"beam_size must be >= 1, got {self.beam_size}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+
+
+@dataclass(frozen=True)
+class ChannelMap:
+    """Which channel of a stereo recording holds which role (default agent=left, customer=right)."""
+
+    left: Role = Role.AGENT
+    right: Role = Role.CUSTOMER
+
+    @classmethod
+    def parse(cls, text: str) -> ChannelMap:
+        """Parse 'agent=left,customer=right' (the form recording systems export)."""
+        roles: dict[str, Role] = {}
+        for part in text.replace("stereo:", "").split(","):
+            if not part.strip():
+                continue
+            if "=" not in part:
+                raise ConfigError(f"channel map part {part!r} is not role=channel")
+            role, side = (p.strip().lower() for p in part.split("=", 1))
+            if side not in ("left", "right"):
+                raise ConfigError(f"channel map side {side!r} is not left or right")
+            try:
+                roles[side] = Role(role)
+            except ValueError as exc:
+                raise ConfigError(f"channel map role {role!r} is not agent or customer") from exc
+        if set(roles) != {"left", "right"}:
+            raise ConfigError(f"channel map {text!r} must name both left and right")
+        return cls(left=roles["left"], right=roles["right"])
+
+    def role_of_channel(self, channel: int) -> Role:
+        return self.left if channel == 0 else self.right
+
+
+@dataclass(frozen=True)
+class DiariseOptions:
+    """Speaker diarisation settings.
+
+    min_speakers / max_speakers: the prior for calls (usually 2; 3 with a transfer).
+    segmentation_step: sliding-window step as a share of pyannote's 10 s window; 0.1 is
+        pyannote's default, larger is faster and a little coarser.
+    embedding_batch_size / segmentation_batch_size: inference batch sizes.
+    clustering_threshold: agglomerative threshold on cosine distance of CAM++ embeddings.
+    min_duration_off: gaps shorter than this inside one speaker's speech are filled.
+    channel_*: energy VAD used on stereo recordings (one speaker per channel).
+    """
+
+    min_speakers: int = 1
+    max_speakers: int = 3
+    segmentation_step: float = 0.5
+    segmentation_batch_size: int = 32
+    embedding_batch_size: int = 32
+    clustering_threshold: float = 0.6
+    min_cluster_size: int = 4
+    min_duration_off: float = 1.5
+    channel_frame_s: float = 0.02
+    channel_threshold_db: float = 14.0
+    channel_min_speech_s: float = 0.12
+    channel_min_silence_s: float = 0.5
+    channel_pad_s: float = 0.05
+    channel_threshold_low_db: float = 8.0
+    channel_floor_window_s: float = 3.0
+    channel_floor_smooth_s: float = 0.06
+    channel_floor_min_db: float = -70.0
+    channel_echo_spread_s: float = 0.06
+    channel_leak_db: float = 25.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_speakers <= self.max_speakers:
+            raise ConfigError(
+                "need 1 <= min_speakers <= max_speakers, "
+                f"got {self.min_speakers}..{self.max_speakers}"
+            )
+        if not 0 < self.segmentation_step <= 1:
+            raise ConfigError(f"segmentation_step must be in (0, 1], got {self.segmentation_step}")

@@ -1,0 +1,207 @@
+"""One call, end to end: file -> audio -> words -> turns -> roles -> utterances.
+
+Stereo recordings (agent and customer on separate channels) are transcribed per
+channel and diarised by channel activity; a "stereo" file whose two channels carry
+the same signal is treated as the mono mix it is. Mono recordings are transcribed
+once and diarised by pyannote; roles then come from what each speaker says.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from engine.audio import AudioDecoder
+from engine.config import (
+    AudioOptions,
+    ChannelMap,
+    DiariseOptions,
+    TranscribeOptions,
+)
+from engine.progress import NullProgress, ProgressHook
+from engine.stages.attribute import Attributor
+from engine.stages.channel_diarise import ChannelDiariser
+from engine.stages.diarise import MonoDiariser
+from engine.stages.roles import ChannelRoleAssigner, PhraseRoleAssigner
+from engine.stages.transcribe import Transcriber
+from engine.types import CallAnalysis, DecodedAudio, Diarisation, Speaker, Transcript, Word
+
+log = logging.getLogger(__name__)
+
+# Channels this similar are one signal recorded twice (a mono mix saved as stereo).
+_DUAL_MONO_CORRELATION = 0.98
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Everything needed to build a CallPipeline, with offline defaults.
+
+    whisper_model: "base" (multilingual, default), "tiny.en", a local folder or hub:owner/name.
+    device / compute_type: "auto" picks CUDA float16 on a GPU, else CPU int8.
+    mono_diarisation: "pyannote" (default) or "off" (one speaker).
+    """
+
+    whisper_model: str = "base"
+    segmentation_model: str = "segmentation-3.0"
+    embedding_model: str = "campplus"
+    device: str = "auto"
+    compute_type: str = "auto"
+    cpu_threads: int = 0
+    mono_diarisation: str = "pyannote"
+    audio: AudioOptions = field(default_factory=AudioOptions)
+    transcribe: TranscribeOptions = field(default_factory=TranscribeOptions)
+    diarise: DiariseOptions = field(default_factory=DiariseOptions)
+    channel_map: ChannelMap = field(default_factory=ChannelMap)
+    cache_dir: Path | None = None
+
+
+def is_dual_mono(samples: np.ndarray) -> bool:
+    """True when a two-channel recording carries one signal on both channels."""
+    if samples.shape[0] != 2:
+        return False
+    left, right = samples[0].astype(np.float64), samples[1].astype(np.float64)
+    energy = np.sqrt(np.sum(left**2) * np.sum(right**2))
+    if energy == 0:
+        return True
+    return bool(np.sum(left * right) / energy > _DUAL_MONO_CORRELATION)
+
+
+class CallPipeline:
+    """Analyse one recording. Stages are injected; ``build`` loads the real models."""
+
+    def __init__(
+        self,
+        decoder: AudioDecoder,
+        transcriber: Transcriber,
+        mono_diariser: MonoDiariser,
+        channel_diariser: ChannelDiariser,
+        attributor: Attributor,
+        phrase_roles: PhraseRoleAssigner,
+        channel_map: ChannelMap = ChannelMap(),
+    ):
+        self.decoder = decoder
+        self.transcriber = transcriber
+        self.mono_diariser = mono_diariser
+        self.channel_diariser = channel_diariser
+        self.attributor = attributor
+        self.phrase_roles = phrase_roles
+        self.channel_map = channel_map
+
+    @classmethod
+    def build(cls, settings: PipelineSettings = PipelineSettings()) -> CallPipeline:
+        """Load every model once (device resolved once) and wire the stages."""
+        from engine.stages.diarise import PyannoteDiariser, SingleSpeakerDiariser
+        from engine.stages.speaker_embedding import CamPlusPlusEmbedding
+        from models.device import resolve_device
+        from models.loaders import load_segmentation, load_speaker_embedding, load_whisper
+
+        choice = resolve_device(settings.device, settings.compute_type, None, settings.cpu_threads)
+        if choice.device == "cpu":
+            import torch
+
+            torch.set_num_threads(choice.cpu_threads)
+        whisper = load_whisper(settings.whisper_model, choice, settings.cache_dir)
+        mono: MonoDiariser
+        if settings.mono_diarisation == "off":
+            mono = SingleSpeakerDiariser()
+        else:
+            segmentation = load_segmentation(
+                settings.segmentation_model, choice, settings.cache_dir
+            )
+            network = load_speaker_embedding(settings.embedding_model, choice, settings.cache_dir)
+            mono = PyannoteDiariser(segmentation, CamPlusPlusEmbedding(network), settings.diarise)
+        return cls(
+            decoder=AudioDecoder(settings.audio),
+            transcriber=Transcriber(
+                Transcriber.wrap(whisper, settings.transcribe), settings.transcribe
+            ),
+            mono_diariser=mono,
+            channel_diariser=ChannelDiariser(settings.diarise),
+            attributor=Attributor(),
+            phrase_roles=PhraseRoleAssigner(),
+            channel_map=settings.channel_map,
+        )
+
+    def __call__(
+        self,
+        path: str | Path,
+        call_id: str | None = None,
+        channel_map: ChannelMap | None = None,
+        progress: ProgressHook | None = None,
+    ) -> CallAnalysis:
+        hook = progress or NullProgress()
+        name = call_id or Path(path).stem
+        hook.stage(name, "decode")
+        audio = self.decoder(path)
+        return self.analyse(audio, name, channel_map or self.channel_map, hook)
+
+    def analyse(
+        self,
+        audio: DecodedAudio,
+        call_id: str,
+        channel_map: ChannelMap,
+        hook: ProgressHook | None = None,
+    ) -> CallAnalysis:
+        """Analyse audio already decoded (the batch decodes ahead of inference)."""
+        hook = hook or NullProgress()
+        if audio.num_channels == 2 and not is_dual_mono(audio.samples):
+            return self._stereo(audio, call_id, channel_map, hook)
+        if audio.num_channels == 2:
+            log.info("%s: both channels carry the same signal; treating it as mono", call_id)
+        return self._mono(audio, call_id, hook)
+
+    def _stereo(
+        self, audio: DecodedAudio, call_id: str, channel_map: ChannelMap, hook: ProgressHook
+    ) -> CallAnalysis:
+        hook.stage(call_id, "transcribe")
+        transcripts = [self.transcriber(audio.channel(c), channel=c, vad=True) for c in range(2)]
+        hook.stage(call_id, "diarise")
+        diarisation = self.channel_diariser(audio, channel_map)
+        assigner = ChannelRoleAssigner(channel_map)
+        speakers = assigner(diarisation)
+        words = sorted((w for t in transcripts for w in t.words), key=lambda w: (w.start, w.end))
+        channel_speakers = assigner.channel_speakers()
+        return self._finish(
+            audio, call_id, transcripts, diarisation, speakers, words, channel_speakers, hook
+        )
+
+    def _mono(self, audio: DecodedAudio, call_id: str, hook: ProgressHook) -> CallAnalysis:
+        samples = audio.mono()
+        hook.stage(call_id, "transcribe")
+        transcript = self.transcriber(samples, channel=0)
+        hook.stage(call_id, "diarise")
+        diarisation = self.mono_diariser(samples, uri=call_id)
+        speakers = self.phrase_roles(diarisation, transcript.words)
+        return self._finish(
+            audio, call_id, [transcript], diarisation, speakers, list(transcript.words), None, hook
+        )
+
+    def _finish(
+        self,
+        audio: DecodedAudio,
+        call_id: str,
+        transcripts: list[Transcript],
+        diarisation: Diarisation,
+        speakers: tuple[Speaker, ...],
+        words: list[Word],
+        channel_speakers: dict[int, str] | None,
+        hook: ProgressHook,
+    ) -> CallAnalysis:
+        hook.stage(call_id, "attribute")
+        roles = {s.label: s.role for s in speakers}
+        utterances = self.attributor(words, diarisation, roles, channel_speakers=channel_speakers)
+        main = max(transcripts, key=lambda t: len(t.words))
+        return CallAnalysis(
+            call_id=call_id,
+            audio=audio.info,
+            language=main.language,
+            language_probability=main.language_probability,
+            diarisation_method=diarisation.method,
+            speakers=speakers,
+            turns=diarisation.turns,
+            utterances=utterances,
+            words=tuple(words),
+        )

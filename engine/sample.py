@@ -1,0 +1,115 @@
+"""Generate sample call recordings with espeak-ng (demo and test fixtures).
+
+A sample call alternates agent and customer lines spoken by two espeak-ng voices,
+laid out on a timeline with short gaps, and written as 8 kHz G.711 mu-law WAV:
+stereo (agent left, customer right) or a mono mix. The true speaker turns are
+returned alongside, so the output can be checked.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from engine.errors import CallscopeError
+from engine.types import Role, SpeakerTurn
+
+RATE = 16000
+
+DEMO_SCRIPT: tuple[tuple[Role, str], ...] = (
+    (Role.AGENT, "Good morning, thank you for calling First Bank. My name is Sam, how can I help?"),
+    (Role.CUSTOMER, "Hi. I was charged twice for the same card payment yesterday."),
+    (Role.AGENT, "I am sorry to hear that. Can I take your name and the last four digits?"),
+    (Role.CUSTOMER, "Sure, it is Alex Morgan, and the card ends in four two one seven."),
+    (Role.AGENT, "Thank you. I can see the duplicate payment, and I have refunded it."),
+    (Role.CUSTOMER, "Great, thanks for sorting that out so quickly."),
+    (Role.AGENT, "Is there anything else I can help with today? Have a good day."),
+)
+
+VOICES = {Role.AGENT: "en-us+m3", Role.CUSTOMER: "en+f3"}
+
+
+@dataclass(frozen=True)
+class SampleCall:
+    path: Path
+    turns: tuple[SpeakerTurn, ...]
+    script: tuple[tuple[Role, str], ...]
+
+
+def espeak_available() -> bool:
+    return shutil.which("espeak-ng") is not None
+
+
+def speak(text: str, voice: str, speed: int = 165) -> np.ndarray:
+    """Synthesise one line to float32 at 16 kHz with espeak-ng."""
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise CallscopeError("espeak-ng is not installed (apt-get install espeak-ng)")
+    wav_bytes = subprocess.run(
+        [exe, "-v", voice, "-s", str(speed), "--stdout", text],
+        check=True,
+        capture_output=True,
+    ).stdout
+    with wave.open(io.BytesIO(wav_bytes)) as w:
+        rate = w.getframerate()
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768
+    if rate != RATE:
+        index = np.arange(0, len(pcm) * RATE / rate) * rate / RATE
+        pcm = np.interp(index, np.arange(len(pcm)), pcm).astype(np.float32)
+    return pcm
+
+
+def _active_bounds(x: np.ndarray) -> tuple[int, int]:
+    loud = np.flatnonzero(np.abs(x) > 0.01)
+    return (int(loud[0]), int(loud[-1]) + 1) if loud.size else (0, 0)
+
+
+def write_mulaw_wav(path: Path, channels: np.ndarray, rate: int = 8000) -> None:
+    """Write (channels, samples) float32 at 16 kHz as G.711 mu-law WAV at ``rate``."""
+    layout = "stereo" if channels.shape[0] == 2 else "mono"
+    with av.open(str(path), "w", format="wav") as container:
+        stream = container.add_stream("pcm_mulaw", rate=rate, layout=layout)
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(channels, dtype=np.float32), format="fltp", layout=layout
+        )
+        frame.sample_rate = RATE
+        resampler = av.AudioResampler(format="s16", layout=layout, rate=rate)
+        for out in [*resampler.resample(frame), *resampler.resample(None)]:
+            for packet in stream.encode(out):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+def make_call(
+    path: Path,
+    script: tuple[tuple[Role, str], ...] = DEMO_SCRIPT,
+    stereo: bool = True,
+    gap_s: float = 0.4,
+    seed: int = 0,
+) -> SampleCall:
+    """Synthesise ``script`` into a call recording at ``path``; return its true turns."""
+    rng = np.random.default_rng(seed)
+    lines = [(role, speak(text, VOICES[role])) for role, text in script]
+    total = int((sum(len(x) for _, x in lines) / RATE + gap_s * (len(lines) + 2)) * RATE)
+    tracks = {Role.AGENT: np.zeros(total, np.float32), Role.CUSTOMER: np.zeros(total, np.float32)}
+    turns: list[SpeakerTurn] = []
+    cursor = int(gap_s * RATE)
+    for role, audio in lines:
+        tracks[role][cursor : cursor + len(audio)] += audio * 0.8
+        lo, hi = _active_bounds(audio)
+        turns.append(SpeakerTurn(role.value, (cursor + lo) / RATE, (cursor + hi) / RATE))
+        cursor += len(audio) + int(gap_s * RATE)
+    noise = rng.normal(0, 10 ** (-60 / 20), (2, total)).astype(np.float32)
+    left, right = tracks[Role.AGENT] + noise[0], tracks[Role.CUSTOMER] + noise[1]
+    channels = np.stack([left, right]) if stereo else ((left + right) / 2)[None]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_mulaw_wav(path, np.clip(channels, -1, 1))
+    return SampleCall(path, tuple(turns), script)

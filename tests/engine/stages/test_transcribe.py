@@ -1,0 +1,118 @@
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from engine.config import TranscribeOptions
+from engine.stages.transcribe import Transcriber
+
+
+@dataclass
+class W:
+    word: str
+    start: float
+    end: float
+    probability: float
+
+
+@dataclass
+class S:
+    text: str
+    start: float
+    end: float
+    words: list[W]
+    no_speech_prob: float = 0.01
+    avg_logprob: float = -0.2
+
+
+@dataclass
+class FakeWhisper:
+    segments: list[S]
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def transcribe(self, audio, **kwargs):
+        self.calls.append(kwargs)
+        return iter(self.segments), SimpleNamespace(language="en", language_probability=0.98765)
+
+
+def speech(seconds=2.0):
+    return (0.1 * np.sin(np.arange(int(16000 * seconds)) * 0.1)).astype(np.float32)
+
+
+def test_words_carry_times_probability_and_channel():
+    fake = FakeWhisper(
+        [S(" Hello there.", 0.0, 1.0, [W(" Hello", 0.1, 0.4, 0.9), W(" there.", 0.5, 0.9, 0.8)])]
+    )
+    out = Transcriber(fake)(speech(), channel=1)
+    assert [w.text for w in out.words] == [" Hello", " there."]
+    assert {w.channel for w in out.words} == {1}
+    assert out.text == "Hello there."
+    assert out.language == "en" and out.language_probability == 0.9877
+    assert fake.calls[0]["word_timestamps"] is True
+    assert fake.calls[0]["condition_on_previous_text"] is False
+
+
+def test_silence_is_not_sent_to_the_model():
+    fake = FakeWhisper([S(" Thank you.", 0.0, 1.0, [W(" Thank", 0, 0.5, 0.9)])])
+    out = Transcriber(fake)(np.zeros(16000, np.float32))
+    assert out.words == () and fake.calls == []
+
+
+def test_unsure_segment_where_speech_is_doubtful_is_dropped():
+    fake = FakeWhisper(
+        [
+            S(" Real words.", 0.0, 1.0, [W(" Real", 0.0, 0.4, 0.95), W(" words.", 0.4, 0.9, 0.9)]),
+            S(
+                " la la la",
+                1.0,
+                3.0,
+                [W(" la", 1.0, 1.5, 0.1), W(" la", 1.5, 2.0, 0.2)],
+                no_speech_prob=0.5,
+            ),
+        ]
+    )
+    out = Transcriber(fake)(speech(4))
+    assert out.text == "Real words."
+
+
+def test_stock_hallucination_on_music_is_dropped_but_confident_thanks_kept():
+    fake = FakeWhisper(
+        [
+            S(
+                " Thank you for watching!",
+                0,
+                2,
+                [W(" Thank", 0, 1, 0.4), W(" you", 1, 2, 0.5)],
+                no_speech_prob=0.2,
+            ),
+            S(" Thank you.", 3, 4, [W(" Thank", 3, 3.5, 0.97), W(" you.", 3.5, 4, 0.96)]),
+        ]
+    )
+    out = Transcriber(fake)(speech(5))
+    assert out.text == "Thank you."
+
+
+def test_options_reach_the_model():
+    fake = FakeWhisper([])
+    opts = TranscribeOptions(language="de", beam_size=2, vad_filter=True, vad_min_silence_ms=300)
+    Transcriber(fake, opts)(speech())
+    call = fake.calls[0]
+    assert call["language"] == "de" and call["beam_size"] == 2 and call["vad_filter"] is True
+    assert call["vad_parameters"]["min_silence_duration_ms"] == 300
+    Transcriber(fake, opts)(speech(), vad=False)
+    assert fake.calls[1]["vad_filter"] is False and "vad_parameters" not in fake.calls[1]
+
+
+def test_batched_options_force_vad_and_pass_batch_size():
+    fake = FakeWhisper([])
+    Transcriber(fake, TranscribeOptions(batch_size=8, vad_filter=False))(speech())
+    assert fake.calls[0]["batch_size"] == 8 and fake.calls[0]["vad_filter"] is True
+
+
+def test_bad_options_are_refused():
+    from engine.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        TranscribeOptions(beam_size=0)

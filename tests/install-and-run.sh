@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install everything the tests need (Debian packages, a venv with the project and its
+# dev tools) and run lint, type checks and the whole test suite, model tests included.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for tool in espeak-ng sox; do command -v "$tool" >/dev/null || need+=("$tool"); done
+if ((${#need[@]})); then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -q
+    $sudo apt-get install -y -q --no-install-recommends espeak-ng sox libsox-fmt-all
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[dev]"
+
+.venv/bin/ruff check engine models api benchmarks tests
+.venv/bin/mypy
+# pytest exits 5 when it collects no test: that is a failure here too (set -e).
+.venv/bin/python -m pytest -q -ra

@@ -165,6 +165,16 @@ def energy_silero_diarise(
     return Diarisation(tuple(kept), "energy+silero", labels)
 
 
+def with_leakage(audio: DecodedAudio, leak_db: float, delay_ms: float) -> DecodedAudio:
+    """Each channel plus the other one, attenuated by leak_db and delayed (echo / crosstalk)."""
+    x = audio.samples
+    shift = round(delay_ms * SR / 1000)
+    delayed = np.zeros_like(x)
+    delayed[:, shift:] = x[:, : x.shape[1] - shift]
+    mixed = x + np.float32(10 ** (leak_db / 20)) * delayed[::-1]
+    return DecodedAudio(info=audio.info, samples=mixed.astype(np.float32), sample_rate=SR)
+
+
 # --- scoring -----------------------------------------------------------------------------
 
 
@@ -256,6 +266,13 @@ def main(argv: list[str] | None = None) -> None:
         help="DiariseOptions field (energy) or silero option (threshold, min_silence_ms, ...)",
     )
     parser.add_argument("--dataset", choices=("libri", "archive", "all"), default="all")
+    parser.add_argument(
+        "--leak-db",
+        type=float,
+        default=None,
+        help="stress test: add each channel into the other at this level (e.g. -30) and delay",
+    )
+    parser.add_argument("--leak-delay-ms", type=float, default=8.0)
     args = parser.parse_args(argv)
 
     fields = {f.name for f in dataclasses.fields(DiariseOptions)}
@@ -270,6 +287,8 @@ def main(argv: list[str] | None = None) -> None:
     diariser = ChannelDiariser(DiariseOptions(**opt_over))  # type: ignore[arg-type]
 
     def diarise(audio: DecodedAudio, cmap: ChannelMap) -> Diarisation:
+        if args.leak_db is not None:
+            audio = with_leakage(audio, args.leak_db, args.leak_delay_ms)
         if args.method == "energy":
             return diariser(audio, cmap)
         if args.method == "silero":

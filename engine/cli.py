@@ -174,7 +174,12 @@ def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="base", help="base, tiny.en, a folder, or hub:owner/name")
     p.add_argument("--language", default=None, help="force a language (default: detect)")
     p.add_argument("--beam-size", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=1, help=">1: batched inference (GPU)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="batched inference (default: 16 on CUDA, 1 on CPU)",
+    )
     p.add_argument("--formats", default=",".join(FORMATS), help="json,rttm,srt,vtt")
     p.add_argument("--channel-map", default="agent=left,customer=right")
     p.add_argument("--max-duration", type=float, default=4 * 3600.0, help="seconds")

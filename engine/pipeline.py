@@ -9,13 +9,14 @@ once and diarised by pyannote; roles then come from what each speaker says.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from engine.audio import AudioDecoder
 from engine.config import (
+    CUDA_BATCH_SIZE,
     AudioOptions,
     ChannelMap,
     DiariseOptions,
@@ -28,6 +29,7 @@ from engine.stages.diarise import MonoDiariser
 from engine.stages.roles import ChannelRoleAssigner, PhraseRoleAssigner
 from engine.stages.transcribe import Transcriber
 from engine.types import CallAnalysis, DecodedAudio, Diarisation, Speaker, Transcript, Word
+from models.device import DeviceChoice
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,13 @@ class PipelineSettings:
     diarise: DiariseOptions = field(default_factory=DiariseOptions)
     channel_map: ChannelMap = field(default_factory=ChannelMap)
     cache_dir: Path | None = None
+
+
+def transcribe_options_for(options: TranscribeOptions, choice: DeviceChoice) -> TranscribeOptions:
+    """Fill in what depends on the device: the batch size (batched on CUDA only)."""
+    if options.batch_size is not None:
+        return options
+    return replace(options, batch_size=CUDA_BATCH_SIZE if choice.is_cuda else 1)
 
 
 def is_dual_mono(samples: np.ndarray) -> bool:
@@ -103,6 +112,7 @@ class CallPipeline:
             import torch
 
             torch.set_num_threads(choice.cpu_threads)
+        transcribe = transcribe_options_for(settings.transcribe, choice)
         whisper = load_whisper(settings.whisper_model, choice, settings.cache_dir)
         mono: MonoDiariser
         if settings.mono_diarisation == "off":
@@ -115,9 +125,7 @@ class CallPipeline:
             mono = PyannoteDiariser(segmentation, CamPlusPlusEmbedding(network), settings.diarise)
         return cls(
             decoder=AudioDecoder(settings.audio),
-            transcriber=Transcriber(
-                Transcriber.wrap(whisper, settings.transcribe), settings.transcribe
-            ),
+            transcriber=Transcriber(Transcriber.wrap(whisper, transcribe), transcribe),
             mono_diariser=mono,
             channel_diariser=ChannelDiariser(settings.diarise),
             attributor=Attributor(),

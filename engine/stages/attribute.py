@@ -122,9 +122,13 @@ def _tie_key(turns: Sequence[SpeakerTurn], pos: int) -> tuple[float, float, str,
 
 
 def utterance_text(words: Sequence[Word]) -> str:
-    """The words' texts, each stripped (inner whitespace collapsed), joined with single spaces."""
-    parts = (" ".join(w.text.split()) for w in words)
-    return " ".join(p for p in parts if p)
+    """The words' texts joined as the recogniser gave them, whitespace runs collapsed.
+
+    Whisper marks word boundaries with a leading space on the token (" Hello", " my"),
+    and gives none in languages written without spaces (Chinese, Japanese), so plain
+    concatenation is right for both.
+    """
+    return " ".join("".join(w.text for w in words).split())
 
 
 class Attributor:

@@ -202,7 +202,9 @@ class ChannelDiariser:
         the coupling is below the noise (no measurable leakage).
         """
         o = self.options
-        loud_other = other - other_floor >= o.channel_threshold_db + 10.0
+        # The other side talks (well above its floor) and dominates this channel: there this
+        # channel holds only leakage and noise, or occasionally quieter double talk.
+        loud_other = (other - other_floor >= o.channel_threshold_db + 10.0) & (other >= own + 6.0)
         if loud_other.sum() < 25:
             return None
         diff = own[loud_other] - other[loud_other]

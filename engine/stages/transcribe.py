@@ -91,7 +91,7 @@ class Transcriber:
     @staticmethod
     def wrap(model: Any, options: TranscribeOptions) -> WhisperLike:
         """The batched pipeline over ``model`` when batching is asked for, else the model."""
-        if options.batch_size > 1:
+        if (options.batch_size or 1) > 1:
             from faster_whisper import BatchedInferencePipeline
 
             pipeline: WhisperLike = BatchedInferencePipeline(model=model)
@@ -117,7 +117,7 @@ class Transcriber:
                 "min_silence_duration_ms": o.vad_min_silence_ms,
                 "speech_pad_ms": o.vad_speech_pad_ms,
             }
-        if o.batch_size > 1:
+        if (o.batch_size or 1) > 1:
             kwargs["batch_size"] = o.batch_size
             kwargs["vad_filter"] = True  # the batched pipeline cuts on VAD
             kwargs.pop("condition_on_previous_text")

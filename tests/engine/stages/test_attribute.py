@@ -18,11 +18,14 @@ def dia(*turns: tuple[str, float, float], method: str = "pyannote") -> Diarisati
 
 
 def w(text: str, start: float, end: float, channel: int = 0) -> Word:
+    """A word as Whisper gives it: a leading space marks the word boundary."""
+    if text and not text[0].isspace():
+        text = " " + text
     return Word(text=text, start=start, end=end, channel=channel)
 
 
 def speakers_of(utts: tuple[Utterance, ...]) -> dict[str, str]:
-    return {word.text: u.speaker for u in utts for word in u.words}
+    return {word.text.strip(): u.speaker for u in utts for word in u.words}
 
 
 def test_word_goes_to_turn_with_most_overlap() -> None:
@@ -115,6 +118,11 @@ def test_utterances_are_split_per_turn_and_by_pause_and_length() -> None:
     assert [u.text for u in no_pause] == ["one", "two three four five"]
     short = Attributor(AttributeOptions(max_pause_s=None, max_utterance_s=1.0))(words, d, ROLES)
     assert [u.text for u in short] == ["one", "two three", "four five"]
+
+
+def test_text_without_word_spaces_is_joined_as_given() -> None:
+    chinese = [Word("甚", 0, 0.1), Word("至", 0.1, 0.2), Word("出现", 0.2, 0.4)]
+    assert utterance_text(chinese) == "甚至出现"
 
 
 def test_text_is_stripped_and_single_spaced() -> None:

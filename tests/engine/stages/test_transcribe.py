@@ -116,3 +116,20 @@ def test_bad_options_are_refused():
 
     with pytest.raises(ConfigError):
         TranscribeOptions(beam_size=0)
+
+
+def test_cuda_choice_selects_batched_pipeline_by_configuration():
+    from faster_whisper import BatchedInferencePipeline
+
+    from engine.pipeline import transcribe_options_for
+    from models.device import resolve_device
+
+    cuda = resolve_device("auto", gpu_count=lambda: 1)
+    cpu = resolve_device("auto", gpu_count=lambda: 0)
+    on_gpu = transcribe_options_for(TranscribeOptions(), cuda)
+    on_cpu = transcribe_options_for(TranscribeOptions(), cpu)
+    assert (on_gpu.batch_size, on_cpu.batch_size) == (16, 1)
+    assert transcribe_options_for(TranscribeOptions(batch_size=4), cuda).batch_size == 4
+    fake = FakeWhisper([])
+    assert isinstance(Transcriber.wrap(fake, on_gpu), BatchedInferencePipeline)
+    assert Transcriber.wrap(fake, on_cpu) is fake

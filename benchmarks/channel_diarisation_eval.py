@@ -159,7 +159,10 @@ def energy_silero_diarise(
     kept = []
     for t in energy.turns:
         p = probs[labels.index(t.speaker)]
-        a, b = int(t.start * SR / 512), max(int(np.ceil(t.end * SR / 512)), int(t.start * SR / 512) + 1)
+        a, b = (
+            int(t.start * SR / 512),
+            max(int(np.ceil(t.end * SR / 512)), int(t.start * SR / 512) + 1),
+        )
         if float(p[a:b].max(initial=0.0)) >= thr:
             kept.append(t)
     return Diarisation(tuple(kept), "energy+silero", labels)
@@ -216,7 +219,10 @@ def evaluate(
             per_file.setdefault(key, []).append(der)
             row.append(der)
         if verbose:
-            print(f"{item.dataset:8s} {item.uri:34s} {audio.duration:6.1f} {row[0]:8.4f} {row[1]:8.4f}")
+            print(
+                f"{item.dataset:8s} {item.uri:34s} {audio.duration:6.1f} "
+                f"{row[0]:8.4f} {row[1]:8.4f}"
+            )
     for (dataset, collar), metric in metrics.items():
         r = results.setdefault(dataset, {})
         r[f"total@{collar}"] = abs(metric)
@@ -224,7 +230,11 @@ def evaluate(
         components = [c for _, c in metric.results_]
         total = sum(c["total"] for c in components)
         if total:
-            for name, short in (("missed detection", "miss"), ("false alarm", "fa"), ("confusion", "conf")):
+            for name, short in (
+                ("missed detection", "miss"),
+                ("false alarm", "fa"),
+                ("confusion", "conf"),
+            ):
                 r[f"{short}@{collar}"] = sum(c[name] for c in components) / total
     for dataset in results:
         results[dataset]["s_per_audio_h"] = seconds[dataset] / audio_s[dataset] * 3600.0
@@ -233,11 +243,15 @@ def evaluate(
 
 def print_summary(results: dict[str, dict[str, float]]) -> None:
     print()
-    print(f"{'dataset':8s} {'collar':>6s} {'total':>7s} {'mean':>7s} {'miss':>7s} {'FA':>7s} {'conf':>7s}")
+    print(
+        f"{'dataset':8s} {'collar':>6s} {'total':>7s} {'mean':>7s} "
+        f"{'miss':>7s} {'FA':>7s} {'conf':>7s}"
+    )
     for dataset, r in results.items():
         for collar in COLLARS:
             print(
-                f"{dataset:8s} {collar:6.2f} {r[f'total@{collar}']:7.4f} {r[f'mean@{collar}']:7.4f} "
+                f"{dataset:8s} {collar:6.2f} "
+                f"{r[f'total@{collar}']:7.4f} {r[f'mean@{collar}']:7.4f} "
                 f"{r.get(f'miss@{collar}', 0):7.4f} {r.get(f'fa@{collar}', 0):7.4f} "
                 f"{r.get(f'conf@{collar}', 0):7.4f}"
             )
@@ -255,9 +269,7 @@ def parse_value(text: str) -> float | str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
-    parser.add_argument(
-        "--method", choices=("energy", "silero", "energy+silero"), default="energy"
-    )
+    parser.add_argument("--method", choices=("energy", "silero", "energy+silero"), default="energy")
     parser.add_argument(
         "--set",
         action="append",
@@ -273,6 +285,12 @@ def main(argv: list[str] | None = None) -> None:
         help="stress test: add each channel into the other at this level (e.g. -30) and delay",
     )
     parser.add_argument("--leak-delay-ms", type=float, default=8.0)
+    parser.add_argument(
+        "--speed-hours",
+        type=float,
+        default=1.0,
+        help="also time one call of this length made by repeating the evaluation audio (0: skip)",
+    )
     args = parser.parse_args(argv)
 
     fields = {f.name for f in dataclasses.fields(DiariseOptions)}
@@ -303,7 +321,28 @@ def main(argv: list[str] | None = None) -> None:
     if not items:
         raise SystemExit(f"no evaluation files under {args.data}")
     print(f"method={args.method} options={opt_over or 'defaults'} silero={silero_opts or '-'}")
-    print_summary(evaluate(items, diarise))
+    cache: dict[Path, DecodedAudio] = {}
+    print_summary(evaluate(items, diarise, cache))
+    if args.speed_hours > 0:
+        print(
+            f"{time_long_call(list(cache.values()), args.speed_hours, diarise):.2f} s for "
+            f"{args.speed_hours:g} h of stereo in one call (diarisation only)"
+        )
+
+
+def time_long_call(
+    audios: list[DecodedAudio],
+    hours: float,
+    diarise: Callable[[DecodedAudio, ChannelMap], Diarisation],
+) -> float:
+    """Seconds to diarise one long call built by repeating the evaluation audio."""
+    joined = np.concatenate([a.samples for a in audios], axis=1)
+    n = round(hours * 3600 * SR)
+    samples = np.tile(joined, (1, -(-n // joined.shape[1])))[:, :n]
+    long = DecodedAudio(info=audios[0].info, samples=samples, sample_rate=SR)
+    t0 = time.perf_counter()
+    diarise(long, ChannelMap())
+    return time.perf_counter() - t0
 
 
 if __name__ == "__main__":

@@ -121,7 +121,30 @@ class DiariseOptions:
     embedding_batch_size / segmentation_batch_size: inference batch sizes.
     clustering_threshold: agglomerative threshold on cosine distance of CAM++ embeddings.
     min_duration_off: gaps shorter than this inside one speaker's speech are filled.
-    channel_*: energy VAD used on stereo recordings (one speaker per channel).
+    channel_*: energy VAD used on stereo recordings (one speaker per channel; see
+        engine/stages/channel_diarise.py; defaults chosen by DER with
+        benchmarks/channel_diarisation_eval.py):
+        channel_frame_s: analysis frame (20 ms).
+        channel_threshold_db / channel_threshold_low_db: hysteresis, in dB above the adaptive
+            noise floor: a region starts at 14 dB and lasts while above 8 dB.
+        channel_min_speech_s: shorter regions are dropped (clicks).
+        channel_min_silence_s: gaps shorter than this are bridged (pauses inside an utterance
+            count as speech; 1.0 s).
+        channel_pad_s: added to both ends of each region (30 ms).
+        channel_floor_window_s: the noise floor is the larger of the minimum energy over the
+            preceding and the following 10 s, so a steady sound lasting longer than this (hold
+            music, hum) becomes floor, not speech.
+        channel_floor_smooth_s: energy smoothing before taking that minimum (60 ms).
+        channel_floor_min_db / channel_floor_range_db: the floor is never below
+            max(-90 dBFS, the channel's 99th-percentile frame energy - 55 dB), so dither on a
+            digitally silent or very quiet line is not speech.
+        channel_echo_spread_s: the other channel's energy is maximised over this span before
+            predicting leakage (echo lag).
+        channel_leak_db: a frame more than this below the other channel's simultaneous energy
+            is leakage, never speech.
+        channel_echo_margin_db / channel_echo_margin_low_db: hysteresis margins (10 / 6 dB)
+            over the leakage expected from the other channel (its energy plus the coupling
+            measured on the call).
     """
 
     min_speakers: int = 1
@@ -140,9 +163,12 @@ class DiariseOptions:
     channel_threshold_low_db: float = 8.0
     channel_floor_window_s: float = 10.0
     channel_floor_smooth_s: float = 0.06
-    channel_floor_min_db: float = -70.0
+    channel_floor_min_db: float = -90.0
+    channel_floor_range_db: float = 55.0
     channel_echo_spread_s: float = 0.06
     channel_leak_db: float = 25.0
+    channel_echo_margin_db: float = 10.0
+    channel_echo_margin_low_db: float = 6.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_speakers <= self.max_speakers:
@@ -152,3 +178,15 @@ class DiariseOptions:
             )
         if not 0 < self.segmentation_step <= 1:
             raise ConfigError(f"segmentation_step must be in (0, 1], got {self.segmentation_step}")
+        if self.channel_frame_s <= 0:
+            raise ConfigError(f"channel_frame_s must be positive, got {self.channel_frame_s}")
+        if self.channel_threshold_low_db > self.channel_threshold_db:
+            raise ConfigError(
+                "channel_threshold_low_db must not exceed channel_threshold_db, got "
+                f"{self.channel_threshold_low_db} > {self.channel_threshold_db}"
+            )
+        if self.channel_echo_margin_low_db > self.channel_echo_margin_db:
+            raise ConfigError(
+                "channel_echo_margin_low_db must not exceed channel_echo_margin_db, got "
+                f"{self.channel_echo_margin_low_db} > {self.channel_echo_margin_db}"
+            )

@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 warnings.filterwarnings("ignore")
 
 from engine.audio import AudioDecoder  # noqa: E402
-from engine.config import ChannelMap, TranscribeOptions  # noqa: E402
+from engine.config import ChannelMap, DiariseOptions, TranscribeOptions  # noqa: E402
 from engine.pipeline import CallPipeline, PipelineSettings  # noqa: E402
 from engine.types import Diarisation  # noqa: E402
 
@@ -255,12 +255,20 @@ def main() -> int:
     ap.add_argument("--archive-limit", type=int, default=0, help="0: all stereo archive calls")
     ap.add_argument("--skip", default="", help="comma list of sections: asr,der,speed")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--diarise", action="append", default=[], metavar="KEY=VALUE", help="DiariseOptions field"
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     skip = set(args.skip.split(","))
 
+    overrides = {
+        k: float(v) if "." in v else int(v) for k, v in (a.split("=") for a in args.diarise)
+    }
     settings = PipelineSettings(
-        whisper_model=args.model, transcribe=TranscribeOptions(beam_size=args.beam_size)
+        whisper_model=args.model,
+        transcribe=TranscribeOptions(beam_size=args.beam_size),
+        diarise=DiariseOptions(**overrides),  # type: ignore[arg-type]
     )
     t0 = time.perf_counter()
     pipe = CallPipeline.build(settings)

@@ -182,18 +182,19 @@ def section_der(pipe: CallPipeline, data: Path, archive_limit: int) -> dict[str,
             rows.append(score(path.stem, ref, d, s))
         out[label] = rows
     archive = data / "archive"
-    rows = []
+    by_layout: dict[bool, list[Row]] = {True: [], False: []}
     for night in sorted(p for p in archive.glob("2026-*") if p.is_dir()):
         with (night / "calls.csv").open() as fh:
             for rec in csv.DictReader(fh):
-                if not rec["channel_layout"].startswith("stereo"):
-                    continue
+                stereo = rec["channel_layout"].startswith("stereo")
+                rows = by_layout[stereo]
                 if archive_limit and len(rows) >= archive_limit:
-                    break
+                    continue
                 ref = read_rttm(archive / "rttm" / f"{rec['call_id']}.rttm")
-                d, s = diarise(pipe, night / rec["audio_file"], stereo=True)
+                d, s = diarise(pipe, night / rec["audio_file"], stereo=stereo)
                 rows.append(score(rec["call_id"], ref, d, s))
-    out["archive stereo calls"] = rows
+    out["archive stereo calls"] = by_layout[True]
+    out["archive mono calls"] = by_layout[False]
     return out
 
 
@@ -294,12 +295,13 @@ def main() -> int:
         sections = section_der(pipe, args.data, args.archive_limit)
         for title, rows in sections.items():
             print_rows(f"DER: {title}", rows)
-        arch = sections.get("archive stereo calls", [])
-        if arch:
-            print(
-                f"archive stereo: total DER (collar 0.25) over {len(arch)} calls = "
-                f"{total_der(arch):.4f}"
-            )
+        for layout in ("stereo", "mono"):
+            arch = sections.get(f"archive {layout} calls", [])
+            if arch:
+                print(
+                    f"archive {layout}: total DER (collar 0.25) over {len(arch)} calls = "
+                    f"{total_der(arch):.4f}"
+                )
         report["der"] = {k: [r.__dict__ for r in v] for k, v in sections.items()}
     if "speed" not in skip:
         row = section_speed(pipe, args.data)

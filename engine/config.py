@@ -119,7 +119,9 @@ class DiariseOptions:
     segmentation_step: sliding-window step as a share of pyannote's 10 s window; 0.1 is
         pyannote's default, larger is faster and a little coarser.
     embedding_batch_size / segmentation_batch_size: inference batch sizes.
-    clustering_threshold: agglomerative threshold on cosine distance of CAM++ embeddings.
+    clustering_threshold: pyannote's agglomerative threshold (kept for its parameter set).
+    same_speaker_similarity: when the centroids of the best two-speaker split are more
+        alike than this (cosine), the recording has one speaker.
     min_duration_off: gaps shorter than this inside one speaker's speech are filled.
     channel_*: energy VAD used on stereo recordings (one speaker per channel; see
         engine/stages/channel_diarise.py; defaults chosen by DER with
@@ -153,6 +155,7 @@ class DiariseOptions:
     segmentation_batch_size: int = 32
     embedding_batch_size: int = 32
     clustering_threshold: float = 0.6
+    same_speaker_similarity: float = 0.85
     min_cluster_size: int = 4
     min_duration_off: float = 1.5
     channel_frame_s: float = 0.02

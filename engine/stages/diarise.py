@@ -42,13 +42,75 @@ class SingleSpeakerDiariser:
         return Diarisation(turns=turns, method="single", speakers=("SPEAKER_00",))
 
 
+def choose_clusters(
+    embeddings: np.ndarray, min_clusters: int, max_clusters: int, same_speaker_similarity: float
+) -> np.ndarray:
+    """Cluster unit speaker embeddings into 1..max speakers, as calls need.
+
+    Average-linkage agglomeration on cosine distance; the number of speakers is the
+    one with the best silhouette among min..max, and one speaker when even the best
+    two-way split leaves centroids more alike than ``same_speaker_similarity``.
+    pyannote's threshold rule needs many embeddings per speaker; a 20 s call gives a
+    handful, which is why this rule is used instead.
+    """
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from sklearn.metrics import silhouette_score
+
+    n = len(embeddings)
+    if n < 2 or max_clusters < 2:
+        return np.zeros(n, dtype=int)
+    x = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    tree = linkage(x, method="average", metric="cosine")
+    cut = {k: fcluster(tree, k, criterion="maxclust") - 1 for k in range(2, max_clusters + 1)}
+    two = cut[2]
+    if len(set(two)) < 2:
+        return np.zeros(n, dtype=int)
+    centroids = np.stack([x[two == c].mean(axis=0) for c in (0, 1)])
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    if min_clusters <= 1 and float(centroids[0] @ centroids[1]) > same_speaker_similarity:
+        return np.zeros(n, dtype=int)
+    best_k, best_score = 2, -np.inf
+    for k in range(max(2, min_clusters), max_clusters + 1):
+        labels = cut[k]
+        if not 2 <= len(set(labels)) <= n - 1:
+            continue
+        score = float(silhouette_score(x, labels, metric="cosine"))
+        if score > best_score:
+            best_k, best_score = k, score
+    labels = cut[best_k]
+    return np.unique(labels, return_inverse=True)[1]
+
+
+def _call_clustering_class() -> type:
+    from pyannote.audio.pipelines.clustering import AgglomerativeClustering
+
+    class CallClustering(AgglomerativeClustering):
+        """pyannote's clustering flow (filtering, centroid assignment) with choose_clusters."""
+
+        def __init__(self, same_speaker_similarity: float) -> None:
+            super().__init__(metric="cosine")
+            self.same_speaker_similarity = same_speaker_similarity
+
+        def cluster(
+            self,
+            embeddings: np.ndarray,
+            min_clusters: int | None = None,
+            max_clusters: int | None = None,
+            num_clusters: int | None = None,
+        ) -> np.ndarray:
+            low = num_clusters or min_clusters or 1
+            high = num_clusters or max_clusters or len(embeddings)
+            return choose_clusters(embeddings, low, high, self.same_speaker_similarity)
+
+    return CallClustering
+
+
 def build_pipeline(
     segmentation_model: Any, embedding: CamPlusPlusEmbedding, options: DiariseOptions
 ) -> Any:
     """pyannote's SpeakerDiarization with our embedding and agglomerative clustering."""
     from pyannote.audio.core.io import Audio
     from pyannote.audio.core.plda import PLDA
-    from pyannote.audio.pipelines.clustering import Clustering
     from pyannote.audio.pipelines.speaker_diarization import SpeakerDiarization
 
     class _NoPLDA(PLDA):
@@ -72,7 +134,7 @@ def build_pipeline(
     pipeline._embedding = embedding
     pipeline._audio = Audio(sample_rate=SAMPLE_RATE, mono="downmix")
     pipeline.klustering = "AgglomerativeClustering"
-    pipeline.clustering = Clustering.AgglomerativeClustering.value(metric="cosine")
+    pipeline.clustering = _call_clustering_class()(options.same_speaker_similarity)
     pipeline._expects_num_speakers = False
     pipeline.instantiate(
         {

@@ -119,6 +119,9 @@ class DiariseOptions:
     segmentation_step: sliding-window step as a share of pyannote's 10 s window; 0.1 is
         pyannote's default, larger is faster and a little coarser.
     embedding_batch_size / segmentation_batch_size: inference batch sizes.
+    embedding_max_seconds: speech per speaker embedding (CAM++ costs ~0.02 s per second
+        of audio on a CPU; more is slower and a little steadier).
+    embedding_min_seconds: a speaker with less speech in a window gets no embedding there.
     clustering_threshold: pyannote's agglomerative threshold (kept for its parameter set).
     same_speaker_similarity: when the centroids of the best two-speaker split are more
         alike than this (cosine), the recording has one speaker.
@@ -154,6 +157,8 @@ class DiariseOptions:
     segmentation_step: float = 0.5
     segmentation_batch_size: int = 32
     embedding_batch_size: int = 32
+    embedding_max_seconds: float = 3.0
+    embedding_min_seconds: float = 0.4
     clustering_threshold: float = 0.6
     same_speaker_similarity: float = 0.85
     min_cluster_size: int = 4

@@ -5,11 +5,10 @@ frame mask of where that speaker talks. CAM++ on a CPU costs about 0.02 s per
 second of audio, so instead of embedding the whole masked window this embeds at
 most ``max_seconds`` of the speaker's own speech (the middle of it), and skips
 speakers with less than ``min_seconds`` (pyannote treats NaN as "no embedding").
+Both are DiariseOptions (``embedding_max_seconds``, ``embedding_min_seconds``).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -19,16 +18,6 @@ SAMPLE_RATE = 16000
 _FBANK_BINS = 80
 
 
-@dataclass(frozen=True)
-class EmbeddingOptions:
-    """max_seconds: speech per embedding (more is slower, a little steadier).
-    min_seconds: below this a speaker gets no embedding in that chunk.
-    """
-
-    max_seconds: float = 3.0
-    min_seconds: float = 0.4
-
-
 class CamPlusPlusEmbedding:
     """Callable speaker embedding: (batch, 1, samples) + (batch, frames) masks -> (batch, 192)."""
 
@@ -36,14 +25,13 @@ class CamPlusPlusEmbedding:
     dimension = 192
     metric = "cosine"
 
-    def __init__(self, network: torch.nn.Module, options: EmbeddingOptions = EmbeddingOptions()):
+    def __init__(
+        self, network: torch.nn.Module, max_seconds: float = 3.0, min_seconds: float = 0.4
+    ):
         self.network = network
-        self.options = options
+        self.max_samples = int(max_seconds * SAMPLE_RATE)
+        self.min_num_samples = int(min_seconds * SAMPLE_RATE)
         self.device = next(network.parameters()).device
-
-    @property
-    def min_num_samples(self) -> int:
-        return int(self.options.min_seconds * SAMPLE_RATE)
 
     def _speech(self, waveform: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         samples = waveform.reshape(-1)
@@ -55,10 +43,9 @@ class CamPlusPlusEmbedding:
                 rounding_mode="floor",
             )
             samples = samples[frames[index] > 0.5]
-        limit = int(self.options.max_seconds * SAMPLE_RATE)
-        if samples.shape[0] > limit:
-            start = (samples.shape[0] - limit) // 2
-            samples = samples[start : start + limit]
+        if samples.shape[0] > self.max_samples:
+            start = (samples.shape[0] - self.max_samples) // 2
+            samples = samples[start : start + self.max_samples]
         return samples
 
     def features(self, samples: torch.Tensor) -> torch.Tensor:

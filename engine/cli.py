@@ -13,13 +13,12 @@ from typing import TYPE_CHECKING
 from engine.config import AudioOptions, ChannelMap, TranscribeOptions
 from engine.errors import CallscopeError, ModelError
 from engine.progress import NullProgress, ProgressHook
+from engine.writers import FORMATS
 
 if TYPE_CHECKING:
-    from engine.pipeline import PipelineSettings
+    from engine.pipeline import CallPipeline, PipelineSettings
 
 log = logging.getLogger("callscope")
-
-FORMATS = ("json", "rttm", "srt", "vtt")
 
 
 class TerminalProgress(NullProgress):
@@ -100,13 +99,27 @@ def _transcribe_files(
     files: Sequence[Path], out: Path, args: argparse.Namespace, progress: ProgressHook
 ) -> int:
     from engine.pipeline import CallPipeline
-    from engine.writers import write_outputs
 
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     unknown = set(formats) - set(FORMATS)
     if unknown:
-        raise CallscopeError(f"unknown output formats {sorted(unknown)}; choose from {FORMATS}")
-    pipeline = CallPipeline.build(_settings(args))
+        raise CallscopeError(
+            f"unknown output formats {sorted(unknown)}; choose from {tuple(FORMATS)}"
+        )
+    with CallPipeline.build(_settings(args)) as pipeline:
+        failures = _run_files(pipeline, files, out, formats, progress)
+    return 1 if failures else 0
+
+
+def _run_files(
+    pipeline: CallPipeline,
+    files: Sequence[Path],
+    out: Path,
+    formats: tuple[str, ...],
+    progress: ProgressHook,
+) -> int:
+    from engine.writers import write_outputs
+
     failures = 0
     progress.start(len(files))
     try:
@@ -123,7 +136,7 @@ def _transcribe_files(
             progress.done(call.call_id, call.duration)
     finally:
         progress.close()
-    return 1 if failures else 0
+    return failures
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:

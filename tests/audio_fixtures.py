@@ -125,3 +125,17 @@ def dominant_freq(samples: np.ndarray, rate: int) -> float:
     """The frequency (Hz) of the strongest FFT bin of one channel."""
     spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
     return float(np.fft.rfftfreq(len(samples), 1 / rate)[int(np.argmax(spectrum))])
+
+
+def hold_music(seconds: float = 20.0, rate: int = 16000) -> np.ndarray:
+    """A plucked-note melody over a slowly pulsing bass: what callers hear on hold."""
+    t = np.arange(int(rate * seconds)) / rate
+    notes = [261.6, 329.6, 392.0, 523.3, 440.0, 349.2, 293.7, 392.0]
+    music = 0.3 * np.sin(2 * np.pi * 130.8 * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 0.25 * t))
+    step = 1.25
+    for i in range(int(seconds / step)):
+        f = notes[i % len(notes)]
+        on = (t >= i * step) & (t < (i + 1) * step)
+        env = np.exp(-3 * (t[on] - i * step))
+        music[on] += env * (np.sin(2 * np.pi * f * t[on]) + 0.5 * np.sin(4 * np.pi * f * t[on]))
+    return (0.2 * music / np.abs(music).max()).astype(np.float32)

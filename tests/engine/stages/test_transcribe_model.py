@@ -1,0 +1,35 @@
+"""The transcription stage with real Whisper weights on generated audio."""
+
+import numpy as np
+import pytest
+
+from engine.config import TranscribeOptions
+from engine.stages.transcribe import Transcriber
+from models.device import resolve_device
+from models.loaders import load_whisper
+from tests.audio_fixtures import hold_music
+
+pytestmark = pytest.mark.models
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_whisper("tiny.en", resolve_device("cpu"))
+
+
+@pytest.mark.parametrize("vad", [True, False])
+def test_no_words_on_hold_music_or_line_noise(tiny, vad):
+    noise = np.random.default_rng(0).normal(0, 0.003, 16000 * 10).astype(np.float32)
+    for audio in (hold_music(), noise, np.zeros(16000 * 5, np.float32)):
+        out = Transcriber(tiny, TranscribeOptions(vad_filter=vad))(audio)
+        assert out.words == (), out.text
+
+
+def test_speech_after_hold_music_is_kept_with_its_times(tiny, espeak):
+    from engine.sample import speak
+
+    speech = speak("Thanks for holding, I have found your account now.", "en-us+m3")
+    audio = np.concatenate([hold_music(8.0), speech])
+    out = Transcriber(tiny, TranscribeOptions(language="en"))(audio)
+    assert "account" in out.text.lower()
+    assert out.words[0].start > 7.0

@@ -26,27 +26,6 @@ class Role(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Segment:
-    """A half-open time interval [start, end) in seconds."""
-
-    start: float
-    end: float
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "start", ms(self.start))
-        object.__setattr__(self, "end", ms(self.end))
-        if self.end < self.start:
-            raise ValueError(f"segment ends before it starts: {self.start} > {self.end}")
-
-    @property
-    def duration(self) -> float:
-        return ms(self.end - self.start)
-
-    def overlap(self, other: Segment) -> float:
-        return max(0.0, min(self.end, other.end) - max(self.start, other.start))
-
-
-@dataclass(frozen=True, slots=True)
 class Word:
     """One recognised word with its time span and recogniser confidence (0..1)."""
 

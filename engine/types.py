@@ -7,6 +7,7 @@ no stage passes dicts to another.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 import numpy as np
@@ -179,3 +180,56 @@ class CallAnalysis:
             if s.label == speaker:
                 return s.role
         return Role.UNKNOWN
+
+
+@dataclass(frozen=True, slots=True)
+class CallMetadata:
+    """What the recording system says about a call (or what was derived when it said nothing).
+
+    derived: names of the fields that were not in the metadata and were derived
+    (call_id from the file name, started_at from the file time, layout from the channels).
+    """
+
+    call_id: str
+    path: str
+    night: str | None = None
+    started_at: datetime | None = None
+    customer_id: str | None = None
+    agent_id: str | None = None
+    queue: str | None = None
+    channel_layout: str | None = None
+    derived: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineRecord:
+    """A recording that could not be processed: where it failed and why. The file is untouched."""
+
+    call_id: str
+    path: str
+    stage: str
+    problem: str
+    detail: str
+    content_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """The outcome of one batch run."""
+
+    run_id: int
+    discovered: int
+    processed: int
+    skipped: int
+    quarantined: tuple[QuarantineRecord, ...]
+    audio_seconds: float
+    wall_seconds: float
+
+    @property
+    def realtime_factor(self) -> float:
+        """Audio seconds processed per wall second."""
+        return self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+    @property
+    def calls_per_hour(self) -> float:
+        return self.processed * 3600 / self.wall_seconds if self.wall_seconds > 0 else 0.0

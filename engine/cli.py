@@ -7,12 +7,14 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from engine.config import AudioOptions, ChannelMap, TranscribeOptions
 from engine.errors import CallscopeError, ModelError
 from engine.progress import NullProgress, ProgressHook
+from engine.types import RunSummary
 from engine.writers import FORMATS
 
 if TYPE_CHECKING:
@@ -144,26 +146,79 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     return _transcribe_files([Path(f) for f in args.files], Path(args.out), args, progress)
 
 
+def print_summary(summary: RunSummary, out: TextIO = sys.stdout) -> None:
+    """The end-of-batch summary a scheduler log or an operator reads."""
+    out.write(
+        f"run {summary.run_id}: {summary.discovered} recordings found, "
+        f"{summary.processed} processed, {summary.skipped} skipped as already done, "
+        f"{len(summary.quarantined)} quarantined\n"
+        f"audio {summary.audio_seconds / 3600:.3f} h in {summary.wall_seconds:.1f} s wall: "
+        f"{summary.realtime_factor:.2f}x real time, {summary.calls_per_hour:.0f} calls/hour\n"
+    )
+    for q in summary.quarantined:
+        out.write(f"  quarantined {q.path} [{q.stage}: {q.problem}] {q.detail}\n")
+
+
+def _batch(args: argparse.Namespace, archive: Path) -> int:
+    from engine.archive import MetadataSchema
+    from engine.batch import BatchOptions, NightlyBatch
+    from engine.pipeline import CallPipeline
+    from engine.store.repo import Store
+
+    options = BatchOptions(
+        since=date.fromisoformat(args.since) if args.since else None,
+        retry_quarantined=args.retry_quarantined,
+        schema=MetadataSchema.parse(args.schema) if args.schema else MetadataSchema(),
+    )
+    progress: ProgressHook = NullProgress() if args.quiet else TerminalProgress()
+    settings = _settings(args)
+    with Store.open(args.store) as store, CallPipeline.build(settings) as pipeline:
+        summary = NightlyBatch(pipeline, store, options, progress).run(
+            archive, {"pipeline": repr(settings)}
+        )
+    print_summary(summary)
+    return 1 if summary.quarantined else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    archive = Path(args.archive)
+    if not archive.is_dir():
+        raise CallscopeError(f"{archive}: not a folder")
+    return _batch(args, archive)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    from engine.sample import make_call
-    from engine.writers import from_json
+    from engine.sample import make_archive
+    from engine.store.repo import Store
+
+    archive = Path(args.archive)
+    if not archive.exists():
+        written = make_archive(archive, nights=2, calls_per_night=3)
+        log.warning("generated a sample archive of %d calls in %s", len(written), archive)
+    code = _batch(args, archive)
+    with Store.open(args.store) as store:
+        for call_id in store.call_ids()[:2]:
+            call = store.load_call(call_id)
+            if call is None:
+                continue
+            sys.stdout.write(f"\n{call_id} ({call.duration:.1f} s, {call.diarisation_method}):\n")
+            for u in call.utterances:
+                sys.stdout.write(f"  [{u.start:6.2f}] {u.role.value:8s} {u.text}\n")
+    return code
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from engine.export import export, export_call_files
+    from engine.store.repo import Store
 
     out = Path(args.out)
-    sample = make_call(out / "sample-call.wav", stereo=not args.mono)
-    log.info("generated %s", sample.path)
-    code = _transcribe_files([sample.path], out, args, NullProgress())
-    if code == 0:
-        call = from_json((out / "sample-call.json").read_text())
-        sys.stdout.write(
-            f"{sample.path}: {call.duration:.1f} s, language {call.language}, "
-            f"diarisation {call.diarisation_method}, speakers "
-            + ", ".join(f"{s.label}={s.role.value} ({s.confidence:.2f})" for s in call.speakers)
-            + "\n"
-        )
-        for u in call.utterances:
-            sys.stdout.write(f"[{u.start:7.2f} - {u.end:7.2f}] {u.role.value:8s} {u.text}\n")
-        sys.stdout.write(f"outputs in {out}/ (json, rttm, srt, vtt)\n")
-    return code
+    with Store.open(args.store) as store:
+        written = export(store, out, args.format)
+        if args.per_call:
+            written += export_call_files(store, out / "calls")
+    for path in written:
+        sys.stdout.write(f"{path}\n")
+    return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -179,8 +234,14 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_batch_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", default=None, help="store URL (default: the embedded SQLite store)")
+    p.add_argument("--since", default=None, help="only nights on or after YYYY-MM-DD")
+    p.add_argument("--schema", default=None, help="metadata columns: field=column,...")
+    p.add_argument("--retry-quarantined", action="store_true")
+
+
 def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="callscope-out", help="output folder")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--compute-type", default="auto", help="auto: float16 on CUDA, int8 on CPU")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
@@ -193,7 +254,6 @@ def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="batched inference (default: 16 on CUDA, 1 on CPU)",
     )
-    p.add_argument("--formats", default=",".join(FORMATS), help="json,rttm,srt,vtt")
     p.add_argument("--channel-map", default="agent=left,customer=right")
     p.add_argument("--max-duration", type=float, default=4 * 3600.0, help="seconds")
     p.add_argument("--no-diarisation", action="store_true", help="mono calls: one speaker")
@@ -206,12 +266,26 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
     t = sub.add_parser("transcribe", help="transcribe and diarise recordings")
     t.add_argument("files", nargs="+")
+    t.add_argument("--out", default="callscope-out", help="output folder")
+    t.add_argument("--formats", default=",".join(FORMATS), help="json,rttm,srt,vtt")
     _add_pipeline_options(t)
     t.set_defaults(func=cmd_transcribe)
-    d = sub.add_parser("demo", help="generate a sample call (espeak-ng) and analyse it")
-    d.add_argument("--mono", action="store_true", help="a mono mix instead of stereo")
+    r = sub.add_parser("run", help="the nightly batch over a recording archive")
+    r.add_argument("archive")
+    _add_batch_options(r)
+    _add_pipeline_options(r)
+    r.set_defaults(func=cmd_run)
+    d = sub.add_parser("demo", help="generate a small sample archive (espeak-ng) and run the batch")
+    d.add_argument("--archive", default="callscope-sample", help="where the sample archive goes")
+    _add_batch_options(d)
     _add_pipeline_options(d)
-    d.set_defaults(func=cmd_demo, out="demo-out")
+    d.set_defaults(func=cmd_demo)
+    e = sub.add_parser("export", help="export stored results")
+    e.add_argument("--store", default=None, help="store URL (default: the embedded SQLite store)")
+    e.add_argument("--format", choices=("parquet", "csv", "jsonl"), default="parquet")
+    e.add_argument("--out", default="callscope-export")
+    e.add_argument("--per-call", action="store_true", help="also JSON/RTTM/SRT/VTT per call")
+    e.set_defaults(func=cmd_export)
     m = sub.add_parser("models", help="list, or prepare and verify, the offline models")
     m.add_argument("action", choices=("list", "prepare"))
     m.set_defaults(func=cmd_models)

@@ -8,11 +8,13 @@ returned alongside, so the output can be checked.
 
 from __future__ import annotations
 
+import csv
 import io
 import shutil
 import subprocess
 import wave
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import av
@@ -113,3 +115,79 @@ def make_call(
     path.parent.mkdir(parents=True, exist_ok=True)
     write_mulaw_wav(path, np.clip(channels, -1, 1))
     return SampleCall(path, tuple(turns), script)
+
+
+_REASONS = (
+    "I was charged twice for the same card payment yesterday.",
+    "My new card has not arrived yet and it has been two weeks.",
+    "I want to change the PIN on my debit card.",
+    "My top up failed but the money left my account.",
+    "I need a refund for a purchase that was cancelled.",
+    "Why was my card declined at the supermarket this morning?",
+)
+_CUSTOMERS = ("+44 20 7946 0101", "+44 161 496 0202", "+44 113 496 0303", "+44 7700 900404")
+
+
+def _script(reason: str) -> tuple[tuple[Role, str], ...]:
+    return (
+        (Role.AGENT, "Good morning, thank you for calling First Bank. How can I help?"),
+        (Role.CUSTOMER, f"Hi. {reason}"),
+        (Role.AGENT, "I am sorry about that. Can I take your name and the last four digits?"),
+        (Role.CUSTOMER, "Sure, it is Alex Morgan, and the card ends in four two one seven."),
+        (Role.AGENT, "Thank you. I have sorted that out for you. Have a good day."),
+    )
+
+
+def make_archive(root: Path, nights: int = 2, calls_per_night: int = 3) -> list[Path]:
+    """A small archive in the layout recording systems export: night folders with calls.csv.
+
+    Calls alternate stereo (agent left) and mono; reasons and customers rotate, so the
+    same customer calls back about the same reason on a later night.
+    """
+    written: list[Path] = []
+    start = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
+    index = 0
+    for night in range(nights):
+        day = start + timedelta(days=night)
+        folder = root / day.strftime("%Y-%m-%d")
+        folder.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for n in range(calls_per_night):
+            at = day + timedelta(minutes=37 * n)
+            call_id = f"{at:%Y%m%d-%H%M%S}-{index:04x}"
+            stereo = index % 2 == 0
+            sample = make_call(
+                folder / f"{call_id}.wav",
+                _script(_REASONS[index % len(_REASONS)]),
+                stereo=stereo,
+                seed=index,
+            )
+            layout = "stereo: agent=left, customer=right" if stereo else "mono"
+            rows.append(
+                [
+                    call_id,
+                    at.isoformat(),
+                    _CUSTOMERS[index % len(_CUSTOMERS)],
+                    f"AG{1000 + index % 3}",
+                    "CARDS_EN",
+                    layout,
+                    sample.path.name,
+                ]
+            )
+            written.append(sample.path)
+            index += 1
+        with (folder / "calls.csv").open("w", newline="") as fh:
+            out = csv.writer(fh)
+            out.writerow(
+                [
+                    "call_id",
+                    "started_at",
+                    "customer_id",
+                    "agent_id",
+                    "queue",
+                    "channel_layout",
+                    "audio_file",
+                ]
+            )
+            out.writerows(rows)
+    return written

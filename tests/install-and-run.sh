@@ -5,13 +5,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for tool in espeak-ng sox; do command -v "$tool" >/dev/null || need+=("$tool"); done
+for tool in espeak-ng sox pg_ctlcluster; do command -v "$tool" >/dev/null || need+=("$tool"); done
 if ((${#need[@]})); then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     export DEBIAN_FRONTEND=noninteractive
     $sudo apt-get update -q
-    $sudo apt-get install -y -q --no-install-recommends espeak-ng sox libsox-fmt-all
+    $sudo apt-get install -y -q --no-install-recommends \
+        espeak-ng sox libsox-fmt-all postgresql postgresql-client
 fi
+
+# The store tests run against SQLite and against this real PostgreSQL server.
+eval "$(bash tests/start-postgres.sh | tail -n 1)"
+export CALLSCOPE_REQUIRE_PG=1
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip

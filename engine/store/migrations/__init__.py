@@ -1,0 +1,1 @@
+"""Alembic migrations of the result store (run by ``engine.store.repo``; no alembic.ini)."""

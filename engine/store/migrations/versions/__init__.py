@@ -1,0 +1,1 @@
+"""Revisions of the result store schema, oldest first."""

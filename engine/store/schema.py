@@ -1,0 +1,271 @@
+"""The result store's tables, as SQLAlchemy 2 declarative models.
+
+Only ``engine.store.repo`` uses these models; every other module goes through its ``Store``.
+The Alembic migrations in ``engine/store/migrations/versions`` create exactly these tables;
+a change here needs a new migration (see ``engine.store.repo.alembic_config``).
+
+Conventions:
+
+- Times within a call (``start``, ``end``, durations) are seconds as double precision;
+  wall-clock times are timezone-aware UTC (``UTCDateTime``).
+- JSON-valued columns (``settings``, ``derived``, ``words``, ``keywords``, ``details``) are
+  compact JSON text written and read by the repo, identical on SQLite and PostgreSQL.
+- Word arrays are ``[[text, start, end, probability, channel], ...]``: a call's words live
+  with its utterances, not one row per word.
+- A call's children reference ``calls.id`` with ``ON DELETE CASCADE``: deleting the call row
+  deletes its speakers, turns, utterances (and their embeddings), drivers and flags.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Dialect,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Base",
+    "Call",
+    "CallDriver",
+    "Driver",
+    "Embedding",
+    "Flag",
+    "Quarantine",
+    "Run",
+    "SpeakerRow",
+    "Turn",
+    "UTCDateTime",
+    "UtteranceRow",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+"""Stable constraint names, so migrations can refer to them on every backend."""
+
+# A 64-bit key on PostgreSQL; on SQLite only INTEGER PRIMARY KEY autoincrements (and is 64-bit).
+BigKey = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime stored as UTC; naive values are taken to be UTC already.
+
+    PostgreSQL stores ``timestamptz``; SQLite stores the UTC wall time as text. Reads always
+    return aware UTC datetimes, so an aware value round-trips equal on both backends.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Run(Base):
+    """One batch run over an archive; counts are filled in when it finishes."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    archive: Mapped[str] = mapped_column(Text)
+    settings: Mapped[str] = mapped_column(Text, default="{}")
+    status: Mapped[str] = mapped_column(String())
+    discovered: Mapped[int] = mapped_column(Integer, default=0)
+    processed: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    quarantined: Mapped[int] = mapped_column(Integer, default=0)
+    audio_seconds: Mapped[float] = mapped_column(Double, default=0.0)
+    wall_seconds: Mapped[float] = mapped_column(Double, default=0.0)
+
+
+class Call(Base):
+    """One analysed call: its metadata, its audio and the ledger's content hash."""
+
+    __tablename__ = "calls"
+    __table_args__ = (
+        Index(None, "started_at"),
+        Index(None, "customer_id"),
+        Index(None, "agent_id"),
+        Index(None, "night"),
+        Index(None, "run_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(), unique=True)
+    content_hash: Mapped[str] = mapped_column(String())
+    path: Mapped[str] = mapped_column(Text)
+    night: Mapped[str | None] = mapped_column(String())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    customer_id: Mapped[str | None] = mapped_column(String())
+    agent_id: Mapped[str | None] = mapped_column(String())
+    queue: Mapped[str | None] = mapped_column(String())
+    channel_layout: Mapped[str | None] = mapped_column(String())
+    derived: Mapped[str] = mapped_column(Text, default="[]")
+    language: Mapped[str] = mapped_column(String())
+    language_probability: Mapped[float] = mapped_column(Double)
+    duration: Mapped[float] = mapped_column(Double)
+    diarisation_method: Mapped[str] = mapped_column(String())
+    audio_path: Mapped[str] = mapped_column(Text)
+    container: Mapped[str] = mapped_column(String())
+    codec: Mapped[str] = mapped_column(String())
+    sample_rate: Mapped[int] = mapped_column(Integer)
+    channels: Mapped[int] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    words: Mapped[str] = mapped_column(Text, default="[]")
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+def _call_fk() -> Mapped[int]:
+    return mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+
+
+class SpeakerRow(Base):
+    """A speaker of a call with their role; ``idx`` keeps the analysis' order."""
+
+    __tablename__ = "speakers"
+    __table_args__ = (UniqueConstraint("call_pk", "idx"),)
+
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True)
+    call_pk: Mapped[int] = _call_fk()
+    idx: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String())
+    role: Mapped[str] = mapped_column(String())
+    confidence: Mapped[float] = mapped_column(Double)
+    method: Mapped[str] = mapped_column(String())
+    speech_seconds: Mapped[float] = mapped_column(Double)
+
+
+class Turn(Base):
+    """A diarisation turn: who spoke from ``start`` to ``end`` (seconds)."""
+
+    __tablename__ = "turns"
+    __table_args__ = (UniqueConstraint("call_pk", "idx"),)
+
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True)
+    call_pk: Mapped[int] = _call_fk()
+    idx: Mapped[int] = mapped_column(Integer)
+    speaker: Mapped[str] = mapped_column(String())
+    start: Mapped[float] = mapped_column(Double)
+    end: Mapped[float] = mapped_column(Double)
+
+
+class UtteranceRow(Base):
+    """An utterance with its speaker, role, times, text and compact word array."""
+
+    __tablename__ = "utterances"
+    __table_args__ = (UniqueConstraint("call_pk", "idx"), Index(None, "role"))
+
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True)
+    call_pk: Mapped[int] = _call_fk()
+    idx: Mapped[int] = mapped_column(Integer)
+    speaker: Mapped[str] = mapped_column(String())
+    role: Mapped[str] = mapped_column(String())
+    start: Mapped[float] = mapped_column(Double)
+    end: Mapped[float] = mapped_column(Double)
+    text: Mapped[str] = mapped_column(Text)
+    words: Mapped[str] = mapped_column(Text, default="[]")
+
+
+class Embedding(Base):
+    """An utterance's embedding by one model: ``dim`` little-endian float32 values."""
+
+    __tablename__ = "embeddings"
+    __table_args__ = (UniqueConstraint("utterance_id", "model"),)
+
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True)
+    utterance_id: Mapped[int] = mapped_column(
+        BigKey, ForeignKey("utterances.id", ondelete="CASCADE")
+    )
+    model: Mapped[str] = mapped_column(String())
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Driver(Base):
+    """A contact driver (why customers call), found by the analytics over a night."""
+
+    __tablename__ = "drivers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(), unique=True)
+    keywords: Mapped[str] = mapped_column(Text, default="[]")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CallDriver(Base):
+    """A driver of a call, ranked (1 = main driver) with the analytics' score."""
+
+    __tablename__ = "call_drivers"
+    __table_args__ = (UniqueConstraint("call_pk", "driver_id"), Index(None, "driver_id"))
+
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True)
+    call_pk: Mapped[int] = _call_fk()
+    driver_id: Mapped[int] = mapped_column(ForeignKey("drivers.id", ondelete="CASCADE"))
+    rank: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Double)
+
+
+class Flag(Base):
+    """Something the analytics flagged in a call (an emotion spike, a repeat contact, ...)."""
+
+    __tablename__ = "flags"
+    __table_args__ = (Index(None, "call_pk"), Index(None, "kind"))
+
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True)
+    call_pk: Mapped[int] = _call_fk()
+    kind: Mapped[str] = mapped_column(String())
+    start: Mapped[float | None] = mapped_column(Double)
+    end: Mapped[float | None] = mapped_column(Double)
+    speaker_role: Mapped[str | None] = mapped_column(String())
+    score: Mapped[float | None] = mapped_column(Double)
+    details: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class Quarantine(Base):
+    """A recording that could not be processed, one row per (call_id, path)."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (UniqueConstraint("call_id", "path"), Index(None, "run_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(String())
+    path: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str | None] = mapped_column(String())
+    stage: Mapped[str] = mapped_column(String())
+    problem: Mapped[str] = mapped_column(String())
+    detail: Mapped[str] = mapped_column(Text)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

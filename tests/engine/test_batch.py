@@ -1,0 +1,216 @@
+"""The nightly batch: ledger, reruns, changed files, quarantine, crash recovery.
+
+The pipeline's models are fakes (the batch logic is under test); decoding and the
+store are real.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from engine.audio import AudioDecoder
+from engine.batch import BatchOptions, NightlyBatch, channel_map_for
+from engine.config import AudioOptions, ChannelMap
+from engine.pipeline import CallPipeline
+from engine.stages.attribute import Attributor
+from engine.stages.channel_diarise import ChannelDiariser
+from engine.stages.roles import PhraseRoleAssigner
+from engine.store.repo import Store
+from engine.types import CallMetadata, Diarisation, Role, SpeakerTurn, Transcript, Word
+from tests.audio_fixtures import write_tone_wav
+
+
+class FakeTranscriber:
+    def __init__(self, explode_on: str | None = None):
+        self.explode_on = explode_on
+        self.calls = 0
+
+    def __call__(self, samples, channel=0, vad=None):
+        self.calls += 1
+        duration = len(samples) / 16000
+        if self.explode_on is not None and self.calls == int(self.explode_on):
+            raise KeyboardInterrupt  # stands for the process dying mid-call
+        words = (
+            Word(" Thank you for calling, how can I help?", 0.1, duration / 2),
+            Word(f" Channel {channel} words", duration / 2 + 0.1, duration - 0.1, 0.9, channel),
+        )
+        return Transcript(words, "en", 0.99, round(duration, 3), channel)
+
+
+class FakeDiariser:
+    def __call__(self, samples, uri="call"):
+        duration = len(samples) / 16000
+        turns = (SpeakerTurn("S0", 0, duration / 2), SpeakerTurn("S1", duration / 2, duration))
+        return Diarisation(turns, "fake", ("S0", "S1"))
+
+
+def fake_pipeline(transcriber=None, max_duration_s: float = 3600) -> CallPipeline:
+    return CallPipeline(
+        AudioDecoder(AudioOptions(max_duration_s=max_duration_s)),
+        transcriber or FakeTranscriber(),
+        FakeDiariser(),
+        ChannelDiariser(),
+        Attributor(),
+        PhraseRoleAssigner(),
+        overlap_diarisation=False,
+    )
+
+
+def make_night(root: Path, night: str, count: int, stereo_every: int = 2) -> list[str]:
+    folder = root / night
+    folder.mkdir(parents=True)
+    ids = []
+    with (folder / "calls.csv").open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(
+            [
+                "call_id",
+                "started_at",
+                "customer_id",
+                "agent_id",
+                "queue",
+                "channel_layout",
+                "audio_file",
+            ]
+        )
+        for i in range(count):
+            call_id = f"{night.replace('-', '')}-{i:02d}"
+            stereo = i % stereo_every == 0
+            write_tone_wav(
+                folder / f"{call_id}.wav",
+                rate=8000,
+                channels=2 if stereo else 1,
+                seconds=1.0 + i * 0.1,
+                encoding="mulaw",
+            )
+            layout = "stereo: agent=left, customer=right" if stereo else "mono"
+            out.writerow(
+                [
+                    call_id,
+                    f"{night}T09:{i:02d}:00+00:00",
+                    f"+44 20 7946 0{i:03d}",
+                    "AG1",
+                    "Q",
+                    layout,
+                    f"{call_id}.wav",
+                ]
+            )
+            ids.append(call_id)
+    return ids
+
+
+@pytest.fixture()
+def archive(tmp_path):
+    root = tmp_path / "archive"
+    ids = make_night(root, "2026-11-16", 4) + make_night(root, "2026-11-17", 3)
+    return root, ids
+
+
+@pytest.fixture()
+def store(tmp_path):
+    with Store.open(f"sqlite:///{tmp_path / 'store' / 'callscope.db'}") as s:
+        yield s
+
+
+def run(store, root, pipeline=None, **options):
+    return NightlyBatch(pipeline or fake_pipeline(), store, BatchOptions(**options)).run(root)
+
+
+def test_every_call_once_then_nothing(store, archive):
+    root, ids = archive
+    first = run(store, root)
+    assert (first.discovered, first.processed, first.skipped) == (7, 7, 0)
+    assert first.quarantined == ()
+    assert sorted(store.call_ids()) == sorted(ids)
+    second = run(store, root)
+    assert (second.processed, second.skipped) == (0, 7)
+    assert store.count_calls() == 7
+
+
+def test_metadata_reaches_the_store_and_layout_sets_roles(store, archive):
+    root, ids = archive
+    run(store, root)
+    stereo = store.load_call(ids[0])
+    assert stereo is not None and stereo.diarisation_method == "channel"
+    mono = store.load_call(ids[1])
+    assert mono is not None and mono.diarisation_method == "fake"
+    assert {u.role for u in mono.utterances} <= {Role.AGENT, Role.CUSTOMER}
+
+
+def test_changed_file_is_reprocessed_alone(store, archive):
+    root, ids = archive
+    run(store, root)
+    changed = root / "2026-11-17" / f"{ids[-1]}.wav"
+    write_tone_wav(changed, rate=8000, channels=1, seconds=2.5, encoding="mulaw")
+    again = run(store, root)
+    assert (again.processed, again.skipped) == (1, 6)
+    call = store.load_call(ids[-1])
+    assert call is not None and abs(call.duration - 2.5) < 0.05
+    assert store.count_calls() == 7
+
+
+def test_since_limits_the_nights(store, archive):
+    from datetime import date
+
+    root, _ = archive
+    summary = run(store, root, since=date(2026, 11, 17))
+    assert summary.processed == 3
+
+
+def test_crash_mid_batch_then_rerun_loses_and_duplicates_nothing(store, archive):
+    root, ids = archive
+    with pytest.raises(KeyboardInterrupt):
+        run(store, root, pipeline=fake_pipeline(FakeTranscriber(explode_on="5")))
+    done_before = set(store.call_ids())
+    assert 0 < len(done_before) < 7
+    rerun = run(store, root)
+    assert rerun.processed == 7 - len(done_before)
+    assert sorted(store.call_ids()) == sorted(ids)
+    assert store.count_calls() == 7
+
+
+def test_bad_files_are_quarantined_and_good_calls_complete(store, archive, tmp_path):
+    root, ids = archive
+    night = root / "2026-11-16"
+    (night / "empty.wav").write_bytes(b"")
+    (night / "notes.wav").write_text("not audio at all")
+    good = night / "ünïcødé call ☎.wav"
+    write_tone_wav(good, rate=8000, seconds=1.0, encoding="mulaw")
+    long_one = night / "long.wav"
+    write_tone_wav(long_one, rate=8000, seconds=4.0, encoding="mulaw")
+    before = {p: p.read_bytes() for p in night.iterdir()}
+    summary = run(store, root, pipeline=fake_pipeline(max_duration_s=3.0))
+    problems = {Path(q.path).name: (q.stage, q.problem) for q in summary.quarantined}
+    assert problems == {
+        "empty.wav": ("decode", "empty"),
+        "notes.wav": ("decode", "not_audio"),
+        "long.wav": ("decode", "too_long"),
+    }
+    assert summary.processed == len(ids) + 1  # the unicode-named call too
+    assert {p: p.read_bytes() for p in night.iterdir()} == before  # files untouched
+    assert {q.call_id for q in store.quarantined()} == {"empty", "notes", "long"}
+    again = run(store, root, pipeline=fake_pipeline(max_duration_s=3.0))
+    assert (again.processed, again.quarantined) == (0, ())  # same bad files: not retried
+
+
+def test_fixed_file_leaves_quarantine(store, archive):
+    root, _ = archive
+    bad = root / "2026-11-16" / "late.wav"
+    bad.write_text("still uploading")
+    assert len(run(store, root).quarantined) == 1
+    write_tone_wav(bad, rate=8000, seconds=1.0, encoding="mulaw")
+    summary = run(store, root)
+    assert summary.processed == 1
+    assert store.quarantined() == []
+    assert "late" in store.call_ids()
+
+
+def test_channel_map_from_metadata():
+    default = ChannelMap()
+    meta = CallMetadata("x", "x.wav", channel_layout="stereo: customer=left, agent=right")
+    assert channel_map_for(meta, default) == ChannelMap(Role.CUSTOMER, Role.AGENT)
+    assert channel_map_for(CallMetadata("y", "y.wav", channel_layout="mono"), default) == default
+    assert channel_map_for(CallMetadata("z", "z.wav"), default) == default

@@ -7,6 +7,7 @@ store are real.
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,9 @@ from engine.pipeline import CallPipeline
 from engine.stages.attribute import Attributor
 from engine.stages.channel_diarise import ChannelDiariser
 from engine.stages.roles import PhraseRoleAssigner
-from engine.store.repo import Store
 from engine.types import CallMetadata, Diarisation, Role, SpeakerTurn, Transcript, Word
 from tests.audio_fixtures import write_tone_wav
+from tests.bad_files import MAX_DURATION_S, expected_by_name, write_bad_files
 
 
 class FakeTranscriber:
@@ -109,12 +110,6 @@ def archive(tmp_path):
     return root, ids
 
 
-@pytest.fixture()
-def store(tmp_path):
-    with Store.open(f"sqlite:///{tmp_path / 'store' / 'callscope.db'}") as s:
-        yield s
-
-
 def run(store, root, pipeline=None, **options):
     return NightlyBatch(pipeline or fake_pipeline(), store, BatchOptions(**options)).run(root)
 
@@ -172,27 +167,25 @@ def test_crash_mid_batch_then_rerun_loses_and_duplicates_nothing(store, archive)
     assert store.count_calls() == 7
 
 
-def test_bad_files_are_quarantined_and_good_calls_complete(store, archive, tmp_path):
+def test_bad_file_matrix_is_quarantined_and_good_calls_complete(store, archive):
     root, ids = archive
     night = root / "2026-11-16"
-    (night / "empty.wav").write_bytes(b"")
-    (night / "notes.wav").write_text("not audio at all")
-    good = night / "ünïcødé call ☎.wav"
-    write_tone_wav(good, rate=8000, seconds=1.0, encoding="mulaw")
-    long_one = night / "long.wav"
-    write_tone_wav(long_one, rate=8000, seconds=4.0, encoding="mulaw")
-    before = {p: p.read_bytes() for p in night.iterdir()}
-    summary = run(store, root, pipeline=fake_pipeline(max_duration_s=3.0))
-    problems = {Path(q.path).name: (q.stage, q.problem) for q in summary.quarantined}
-    assert problems == {
-        "empty.wav": ("decode", "empty"),
-        "notes.wav": ("decode", "not_audio"),
-        "long.wav": ("decode", "too_long"),
-    }
-    assert summary.processed == len(ids) + 1  # the unicode-named call too
-    assert {p: p.read_bytes() for p in night.iterdir()} == before  # files untouched
-    assert {q.call_id for q in store.quarantined()} == {"empty", "notes", "long"}
-    again = run(store, root, pipeline=fake_pipeline(max_duration_s=3.0))
+    files = write_bad_files(night)
+    before = {p: p.read_bytes() for p in night.iterdir() if os.access(p, os.R_OK)}
+    pipeline = fake_pipeline(max_duration_s=MAX_DURATION_S)
+    summary = run(store, root, pipeline=pipeline)
+    got = {Path(q.path).name: q.problem for q in summary.quarantined}
+    expected = expected_by_name(files)
+    bad = {name for name, problems in expected.items() if problems}
+    assert set(got) == bad
+    for name in bad:
+        assert got[name] in expected[name], name
+    good = [f for f in files.values() if f.good]
+    assert summary.processed == len(ids) + len(good)
+    assert {p: p.read_bytes() for p in before} == before  # nothing modified or deleted
+    stored = {q.call_id for q in store.quarantined()}
+    assert stored == {Path(name).stem for name in bad}
+    again = run(store, root, pipeline=pipeline)
     assert (again.processed, again.quarantined) == (0, ())  # same bad files: not retried
 
 

@@ -51,8 +51,8 @@ def transcript_of(store: Store, call_id: str) -> list[tuple[str, str, float, flo
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--kills", type=int, default=10)
-    ap.add_argument("--nights", type=int, default=2)
-    ap.add_argument("--calls-per-night", type=int, default=3)
+    ap.add_argument("--nights", type=int, default=4)
+    ap.add_argument("--calls-per-night", type=int, default=5)
     ap.add_argument("--model", default="tiny.en")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
@@ -67,10 +67,18 @@ def main() -> int:
     t0 = time.monotonic()
     subprocess.run(batch_command(archive, clean_url, args.model), check=True, cwd=REPO)
     clean_seconds = time.monotonic() - t0
-    print(f"clean run: {clean_seconds:.1f} s")
+    t0 = time.monotonic()
+    subprocess.run(batch_command(archive, clean_url, args.model), check=True, cwd=REPO)
+    startup = time.monotonic() - t0  # a run with nothing left to do: imports, models, plan
+    with Store.open(clean_url) as store:
+        total = store.count_calls()
+    per_call = max(clean_seconds - startup, 0.1) / max(total, 1)
+    print(f"clean run: {clean_seconds:.1f} s for {total} calls; startup {startup:.1f} s")
 
+    stored = 0
     for i in range(args.kills):
-        delay = rng.uniform(1.0, clean_seconds)
+        # a moment inside the work still left, so the kill lands mid-batch
+        delay = rng.uniform(0.5, startup + per_call * max(total - stored, 1))
         proc = subprocess.Popen(
             batch_command(archive, crash_url, args.model),
             cwd=REPO,
@@ -83,9 +91,9 @@ def main() -> int:
             proc.send_signal(signal.SIGKILL)
         proc.wait()
         with Store.open(crash_url) as store:
-            done = store.count_calls()
+            stored = store.count_calls()
         state = "had finished" if finished else "SIGKILL"
-        print(f"run {i + 1:2d}: {state} after {delay:5.1f} s; calls stored: {done}")
+        print(f"run {i + 1:2d}: {state} after {delay:5.1f} s; calls stored: {stored}")
 
     final = subprocess.run(batch_command(archive, crash_url, args.model), cwd=REPO)
     print(f"final run exit status {final.returncode}")

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -146,8 +147,9 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     return _transcribe_files([Path(f) for f in args.files], Path(args.out), args, progress)
 
 
-def print_summary(summary: RunSummary, out: TextIO = sys.stdout) -> None:
+def print_summary(summary: RunSummary, out: TextIO | None = None) -> None:
     """The end-of-batch summary a scheduler log or an operator reads."""
+    out = out or sys.stdout
     out.write(
         f"run {summary.run_id}: {summary.discovered} recordings found, "
         f"{summary.processed} processed, {summary.skipped} skipped as already done, "
@@ -168,12 +170,13 @@ def _batch(args: argparse.Namespace, archive: Path) -> int:
     options = BatchOptions(
         since=date.fromisoformat(args.since) if args.since else None,
         retry_quarantined=args.retry_quarantined,
+        one_model_at_a_time=args.one_model_at_a_time,
         schema=MetadataSchema.parse(args.schema) if args.schema else MetadataSchema(),
     )
     progress: ProgressHook = NullProgress() if args.quiet else TerminalProgress()
     settings = _settings(args)
-    with Store.open(args.store) as store, CallPipeline.build(settings) as pipeline:
-        summary = NightlyBatch(pipeline, store, options, progress).run(
+    with Store.open(args.store) as store:
+        summary = NightlyBatch(partial(CallPipeline.build, settings), store, options, progress).run(
             archive, {"pipeline": repr(settings)}
         )
     print_summary(summary)
@@ -239,6 +242,11 @@ def _add_batch_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--since", default=None, help="only nights on or after YYYY-MM-DD")
     p.add_argument("--schema", default=None, help="metadata columns: field=column,...")
     p.add_argument("--retry-quarantined", action="store_true")
+    p.add_argument(
+        "--one-model-at-a-time",
+        action="store_true",
+        help="transcribe all calls, free Whisper, then diarise (memory for one model only)",
+    )
 
 
 def _add_pipeline_options(p: argparse.ArgumentParser) -> None:

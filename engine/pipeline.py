@@ -12,6 +12,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,12 +24,13 @@ from engine.config import (
     DiariseOptions,
     TranscribeOptions,
 )
+from engine.errors import ConfigError
 from engine.progress import NullProgress, ProgressHook
 from engine.stages.attribute import Attributor
 from engine.stages.channel_diarise import ChannelDiariser
 from engine.stages.diarise import MonoDiariser
 from engine.stages.roles import ChannelRoleAssigner, PhraseRoleAssigner
-from engine.stages.transcribe import Transcriber
+from engine.stages.transcribe import ChannelTranscriber, Transcriber
 from engine.types import CallAnalysis, DecodedAudio, Diarisation, Speaker, Transcript, Word
 from models.device import DeviceChoice
 
@@ -63,6 +65,19 @@ class PipelineSettings:
     cache_dir: Path | None = None
 
 
+ALL_STAGES = frozenset({"transcribe", "diarise"})
+
+
+class NotLoaded:
+    """Stands for a stage whose model this pipeline did not load; calling it is a bug."""
+
+    def __init__(self, stage: str):
+        self.stage = stage
+
+    def __call__(self, *args: object, **kwargs: object) -> Any:
+        raise ConfigError(f"the {self.stage!r} stage's model is not loaded in this pipeline")
+
+
 def transcribe_options_for(options: TranscribeOptions, choice: DeviceChoice) -> TranscribeOptions:
     """Fill in what depends on the device: the batch size (batched on CUDA only)."""
     if options.batch_size is not None:
@@ -87,7 +102,7 @@ class CallPipeline:
     def __init__(
         self,
         decoder: AudioDecoder,
-        transcriber: Transcriber,
+        transcriber: ChannelTranscriber,
         mono_diariser: MonoDiariser,
         channel_diariser: ChannelDiariser,
         attributor: Attributor,
@@ -122,8 +137,17 @@ class CallPipeline:
         self.close()
 
     @classmethod
-    def build(cls, settings: PipelineSettings = PipelineSettings()) -> CallPipeline:
-        """Load every model once (device resolved once) and wire the stages."""
+    def build(
+        cls, settings: PipelineSettings = PipelineSettings(), stages: frozenset[str] = ALL_STAGES
+    ) -> CallPipeline:
+        """Load the models of ``stages`` once (device resolved once) and wire the stages.
+
+        stages: "transcribe" (Whisper) and/or "diarise" (pyannote + CAM++); a batch that
+        keeps one model in memory at a time builds one pipeline per stage.
+        """
+        unknown = stages - ALL_STAGES
+        if unknown:
+            raise ConfigError(f"unknown stages {sorted(unknown)}; choose from {sorted(ALL_STAGES)}")
         from engine.stages.diarise import PyannoteDiariser, SingleSpeakerDiariser
         from engine.stages.speaker_embedding import CamPlusPlusEmbedding
         from models.device import resolve_device
@@ -137,9 +161,14 @@ class CallPipeline:
             share = max(1, choice.cpu_threads // 2) if settings.overlap_diarisation else 0
             torch.set_num_threads(share or choice.cpu_threads)
         transcribe = transcribe_options_for(settings.transcribe, choice)
-        whisper = load_whisper(settings.whisper_model, choice, settings.cache_dir)
+        transcriber: ChannelTranscriber = NotLoaded("transcribe")
+        if "transcribe" in stages:
+            whisper = load_whisper(settings.whisper_model, choice, settings.cache_dir)
+            transcriber = Transcriber(Transcriber.wrap(whisper, transcribe), transcribe)
         mono: MonoDiariser
-        if settings.mono_diarisation == "off":
+        if "diarise" not in stages:
+            mono = NotLoaded("diarise")
+        elif settings.mono_diarisation == "off":
             mono = SingleSpeakerDiariser()
         else:
             segmentation = load_segmentation(
@@ -154,7 +183,7 @@ class CallPipeline:
             mono = PyannoteDiariser(segmentation, embedding, settings.diarise)
         return cls(
             decoder=AudioDecoder(settings.audio),
-            transcriber=Transcriber(Transcriber.wrap(whisper, transcribe), transcribe),
+            transcriber=transcriber,
             mono_diariser=mono,
             channel_diariser=ChannelDiariser(settings.diarise),
             attributor=Attributor(),
@@ -176,26 +205,47 @@ class CallPipeline:
         audio = self.decoder(path)
         return self.analyse(audio, name, channel_map or self.channel_map, hook)
 
+    def is_stereo(self, audio: DecodedAudio) -> bool:
+        """Two channels carrying different signals (a dual-mono file is a mono mix)."""
+        return audio.num_channels == 2 and not is_dual_mono(audio.samples)
+
+    def transcribe(self, audio: DecodedAudio) -> tuple[Transcript, ...]:
+        """Transcription alone: one transcript per channel of a stereo call, else one."""
+        if self.is_stereo(audio):
+            return tuple(self.transcriber(audio.channel(c), channel=c, vad=True) for c in (0, 1))
+        return (self.transcriber(audio.mono(), channel=0),)
+
     def analyse(
         self,
         audio: DecodedAudio,
         call_id: str,
         channel_map: ChannelMap,
         hook: ProgressHook | None = None,
+        transcripts: tuple[Transcript, ...] | None = None,
     ) -> CallAnalysis:
-        """Analyse audio already decoded (the batch decodes ahead of inference)."""
+        """Analyse audio already decoded (the batch decodes ahead of inference).
+
+        transcripts: the result of ``transcribe`` from an earlier pass (a batch that keeps
+        one model in memory at a time); then no transcription happens here.
+        """
         hook = hook or NullProgress()
-        if audio.num_channels == 2 and not is_dual_mono(audio.samples):
-            return self._stereo(audio, call_id, channel_map, hook)
+        if self.is_stereo(audio):
+            return self._stereo(audio, call_id, channel_map, hook, transcripts)
         if audio.num_channels == 2:
             log.info("%s: both channels carry the same signal; treating it as mono", call_id)
-        return self._mono(audio, call_id, hook)
+        return self._mono(audio, call_id, hook, transcripts)
 
     def _stereo(
-        self, audio: DecodedAudio, call_id: str, channel_map: ChannelMap, hook: ProgressHook
+        self,
+        audio: DecodedAudio,
+        call_id: str,
+        channel_map: ChannelMap,
+        hook: ProgressHook,
+        transcripts: tuple[Transcript, ...] | None,
     ) -> CallAnalysis:
         hook.stage(call_id, "transcribe")
-        transcripts = [self.transcriber(audio.channel(c), channel=c, vad=True) for c in range(2)]
+        if transcripts is None:
+            transcripts = self.transcribe(audio)
         hook.stage(call_id, "diarise")
         diarisation = self.channel_diariser(audio, channel_map)
         assigner = ChannelRoleAssigner(channel_map)
@@ -203,19 +253,25 @@ class CallPipeline:
         words = sorted((w for t in transcripts for w in t.words), key=lambda w: (w.start, w.end))
         channel_speakers = assigner.channel_speakers()
         return self._finish(
-            audio, call_id, transcripts, diarisation, speakers, words, channel_speakers, hook
+            audio, call_id, list(transcripts), diarisation, speakers, words, channel_speakers, hook
         )
 
-    def _mono(self, audio: DecodedAudio, call_id: str, hook: ProgressHook) -> CallAnalysis:
+    def _mono(
+        self,
+        audio: DecodedAudio,
+        call_id: str,
+        hook: ProgressHook,
+        transcripts: tuple[Transcript, ...] | None,
+    ) -> CallAnalysis:
         samples = audio.mono()
         pending = (
             self._background.submit(self.mono_diariser, samples, call_id)
-            if self._background is not None
+            if self._background is not None and transcripts is None
             else None
         )
         hook.stage(call_id, "transcribe")
         try:
-            transcript = self.transcriber(samples, channel=0)
+            transcript = transcripts[0] if transcripts else self.transcriber(samples, channel=0)
         finally:
             if pending is not None:
                 wait([pending])  # never leave a diarisation running behind a failure

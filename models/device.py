@@ -99,3 +99,14 @@ def resolve_device(
     choice = DeviceChoice(concrete, ctype, indices, threads)
     log.info("device resolved: %s", choice)
     return choice
+
+
+def release_memory() -> None:
+    """Return freed model memory: Python garbage, and the CUDA cache when torch uses a GPU."""
+    import gc
+    import sys
+
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()

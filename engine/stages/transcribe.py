@@ -56,6 +56,14 @@ class WhisperLike(Protocol):
     def transcribe(self, audio: np.ndarray, **kwargs: Any) -> tuple[Iterable[Any], Any]: ...
 
 
+class ChannelTranscriber(Protocol):
+    """Speech to words for one channel (the pipeline's view of a transcription stage)."""
+
+    def __call__(
+        self, samples: np.ndarray, channel: int = 0, vad: bool | None = None
+    ) -> Transcript: ...
+
+
 @dataclass(frozen=True)
 class _Decision:
     keep: bool

@@ -10,15 +10,17 @@ import csv
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine.audio import AudioDecoder
 from engine.batch import BatchOptions, NightlyBatch, channel_map_for
 from engine.config import AudioOptions, ChannelMap
-from engine.pipeline import CallPipeline
+from engine.pipeline import CallPipeline, NotLoaded
 from engine.stages.attribute import Attributor
 from engine.stages.channel_diarise import ChannelDiariser
 from engine.stages.roles import PhraseRoleAssigner
+from engine.store.repo import Store
 from engine.types import CallMetadata, Diarisation, Role, SpeakerTurn, Transcript, Word
 from tests.audio_fixtures import write_tone_wav
 from tests.bad_files import MAX_DURATION_S, expected_by_name, write_bad_files
@@ -111,7 +113,8 @@ def archive(tmp_path):
 
 
 def run(store, root, pipeline=None, **options):
-    return NightlyBatch(pipeline or fake_pipeline(), store, BatchOptions(**options)).run(root)
+    built = pipeline or fake_pipeline()
+    return NightlyBatch(lambda stages: built, store, BatchOptions(**options)).run(root)
 
 
 def test_every_call_once_then_nothing(store, archive):
@@ -207,3 +210,40 @@ def test_channel_map_from_metadata():
     assert channel_map_for(meta, default) == ChannelMap(Role.CUSTOMER, Role.AGENT)
     assert channel_map_for(CallMetadata("y", "y.wav", channel_layout="mono"), default) == default
     assert channel_map_for(CallMetadata("z", "z.wav"), default) == default
+
+
+def staged_builder(built: list[frozenset[str]]):
+    def build(stages: frozenset[str]) -> CallPipeline:
+        built.append(stages)
+        return CallPipeline(
+            AudioDecoder(),
+            FakeTranscriber() if "transcribe" in stages else NotLoaded("transcribe"),
+            FakeDiariser() if "diarise" in stages else NotLoaded("diarise"),
+            ChannelDiariser(),
+            Attributor(),
+            PhraseRoleAssigner(),
+            overlap_diarisation=False,
+        )
+
+    return build
+
+
+def test_one_model_at_a_time_gives_the_same_results(store, archive, tmp_path):
+    root, ids = archive
+    (root / "2026-11-17" / "broken.wav").write_text("not audio")
+    built: list[frozenset[str]] = []
+    options = BatchOptions(one_model_at_a_time=True)
+    staged = NightlyBatch(staged_builder(built), store, options).run(root)
+    assert built == [frozenset({"transcribe"}), frozenset({"diarise"})]
+    assert (staged.processed, [q.call_id for q in staged.quarantined]) == (7, ["broken"])
+    with Store.open(f"sqlite:///{tmp_path / 'together.db'}") as together:
+        run(together, root)
+        for call_id in ids:
+            assert store.load_call(call_id) == together.load_call(call_id)
+
+
+def test_a_stage_without_its_model_refuses_to_run():
+    from engine.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'diarise' stage's model is not loaded"):
+        NotLoaded("diarise")(np.zeros(10, np.float32))

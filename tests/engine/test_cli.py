@@ -39,3 +39,24 @@ def test_transcribe_reports_bad_files_and_finishes_good_ones(tmp_path, caplog, e
     assert sorted(p.name for p in out.iterdir()) == [f"{stem}.{x}" for x in FORMATS]
     doc = json.loads((out / f"{stem}.json").read_text())
     assert {s["role"] for s in doc["speakers"]} == {"agent", "customer"}
+
+
+@pytest.mark.models
+def test_run_then_export_with_real_models(tmp_path, capsys, espeak):
+    import pyarrow.parquet as pq
+
+    from engine.sample import make_archive
+
+    archive = tmp_path / "archive"
+    make_archive(archive, nights=1, calls_per_night=2)
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    common = ["--store", store, "--model", "tiny.en", "--quiet"]
+    assert main(["run", str(archive), *common, "--one-model-at-a-time"]) == 0
+    assert "2 processed, 0 skipped" in capsys.readouterr().out
+    assert main(["run", str(archive), *common]) == 0
+    assert "0 processed, 2 skipped" in capsys.readouterr().out
+    out = tmp_path / "export"
+    assert main(["export", "--store", store, "--format", "parquet", "--out", str(out)]) == 0
+    utterances = pq.read_table(out / "utterances.parquet").to_pylist()
+    assert {u["role"] for u in utterances} == {"agent", "customer"}
+    assert all(u["end"] >= u["start"] for u in utterances)

@@ -18,14 +18,11 @@ Values: times in seconds as numbers; ``started_at`` and ``processed_at`` as UTC 
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import logging
 import math
-import os
-import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
@@ -34,6 +31,7 @@ from typing import Any, TextIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from engine.files import atomic_file
 from engine.store.repo import ColumnKind, ExportView, Store
 from engine.writers import write_outputs
 
@@ -64,24 +62,6 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None  # JSON has no NaN or infinity
     return _text(value)
-
-
-@contextlib.contextmanager
-def _atomic(path: Path, binary: bool = False) -> Iterator[Any]:
-    """A file object whose content replaces ``path`` only when the block ends without error."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        mode = "wb" if binary else "w"
-        kwargs: dict[str, Any] = {} if binary else {"encoding": "utf-8", "newline": ""}
-        with os.fdopen(fd, mode, **kwargs) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _write_parquet(fh: Any, columns: Columns, rows: Iterable[tuple[Any, ...]]) -> None:
@@ -119,7 +99,7 @@ _WRITERS: dict[str, tuple[bool, Callable[[Any, Columns, Iterable[tuple[Any, ...]
 
 def _export_table(view: ExportView, table: str, path: Path, fmt: str) -> None:
     binary, write = _WRITERS[fmt]
-    with _atomic(path, binary) as fh:
+    with atomic_file(path, binary) as fh:
         write(fh, view.columns(table), view.rows(table))
 
 

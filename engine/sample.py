@@ -20,6 +20,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from engine.archive import METADATA_FIELDS
 from engine.errors import CallscopeError
 from engine.types import Role, SpeakerTurn
 
@@ -178,16 +179,6 @@ def make_archive(root: Path, nights: int = 2, calls_per_night: int = 3) -> list[
             index += 1
         with (folder / "calls.csv").open("w", newline="") as fh:
             out = csv.writer(fh)
-            out.writerow(
-                [
-                    "call_id",
-                    "started_at",
-                    "customer_id",
-                    "agent_id",
-                    "queue",
-                    "channel_layout",
-                    "audio_file",
-                ]
-            )
+            out.writerow(METADATA_FIELDS)
             out.writerows(rows)
     return written

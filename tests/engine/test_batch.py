@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.archive import METADATA_FIELDS
 from engine.audio import AudioDecoder
 from engine.batch import BatchOptions, NightlyBatch, channel_map_for
 from engine.config import AudioOptions, ChannelMap
@@ -68,17 +69,7 @@ def make_night(root: Path, night: str, count: int, stereo_every: int = 2) -> lis
     ids = []
     with (folder / "calls.csv").open("w", newline="") as fh:
         out = csv.writer(fh)
-        out.writerow(
-            [
-                "call_id",
-                "started_at",
-                "customer_id",
-                "agent_id",
-                "queue",
-                "channel_layout",
-                "audio_file",
-            ]
-        )
+        out.writerow(METADATA_FIELDS)
         for i in range(count):
             call_id = f"{night.replace('-', '')}-{i:02d}"
             stereo = i % stereo_every == 0

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from engine import writers
+from engine import files, writers
 from engine.types import (
     AudioInfo,
     CallAnalysis,
@@ -233,7 +233,7 @@ def test_failed_write_leaves_old_file_and_no_temp(
     def boom(src: str, dst: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(writers.os, "replace", boom)
+    monkeypatch.setattr(files.os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
         write_outputs(make_call("c"), tmp_path, formats=("json",))
     assert os.listdir(tmp_path) == ["c.json"]

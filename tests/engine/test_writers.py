@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from engine import files, writers
+from engine import files
 from engine.types import (
     AudioInfo,
     CallAnalysis,

@@ -28,6 +28,7 @@ from engine.store.repo import Store  # noqa: E402
 
 
 def batch_command(archive: Path, store_url: str, model: str) -> list[str]:
+    """`callscope run` as a child of this interpreter (also used by benchmarks/nightly.py)."""
     return [
         sys.executable,
         "-m",

@@ -18,6 +18,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from benchmarks.crash_test import batch_command  # noqa: E402
 
 
 def main() -> int:
@@ -32,18 +35,7 @@ def main() -> int:
         t0 = time.monotonic()
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "engine.cli",
-                "run",
-                str(archive),
-                "--store",
-                store,
-                "--model",
-                args.model,
-                "--quiet",
-            ],
+            batch_command(archive, store, args.model),
             cwd=REPO,
             capture_output=True,
             text=True,

@@ -25,7 +25,6 @@ and returns the others in `Discovery.duplicates` for the batch to quarantine.
 from __future__ import annotations
 
 import csv
-import hashlib
 import logging
 import os
 import re
@@ -39,6 +38,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from engine.config import ChannelMap
 from engine.errors import ConfigError
 from engine.types import CallMetadata
+from models.cache import sha256_of
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -72,7 +72,6 @@ AUDIO_EXTENSIONS: frozenset[str] = frozenset(
 )  # fmt: skip
 
 _NIGHT_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_HASH_CHUNK = 1 << 20
 
 
 # --------------------------------------------------------------------------------------
@@ -211,11 +210,7 @@ class Discovery:
 
 def content_hash(path: Path) -> str:
     """SHA-256 (hex) of a file's bytes, read in chunks; raises OSError when unreadable."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_of(path)
 
 
 # --------------------------------------------------------------------------------------

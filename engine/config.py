@@ -107,9 +107,6 @@ class ChannelMap:
             raise ConfigError(f"channel map {text!r} must name both left and right")
         return cls(left=roles["left"], right=roles["right"])
 
-    def role_of_channel(self, channel: int) -> Role:
-        return self.left if channel == 0 else self.right
-
 
 @dataclass(frozen=True)
 class DiariseOptions:

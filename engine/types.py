@@ -175,12 +175,6 @@ class CallAnalysis:
     def duration(self) -> float:
         return self.audio.duration
 
-    def role_of(self, speaker: str) -> Role:
-        for s in self.speakers:
-            if s.label == speaker:
-                return s.role
-        return Role.UNKNOWN
-
 
 @dataclass(frozen=True, slots=True)
 class CallMetadata:

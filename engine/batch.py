@@ -235,7 +235,7 @@ class NightlyBatch:
         del asr
         release_memory()  # Whisper's memory back before the diarisation models load
         rest = [j for j in jobs if j.meta.call_id in transcripts]
-        with self.build(frozenset({"diarise"})) as pipeline:
+        with self.build(frozenset({"diarise", "signals"})) as pipeline:
             self._analyse_and_store(pipeline, rest, tally, transcripts)
 
     def run(self, archive: Path, settings: Mapping[str, str] | None = None) -> RunSummary:

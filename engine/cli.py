@@ -7,7 +7,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -19,7 +19,10 @@ from engine.types import RunSummary
 from engine.writers import FORMATS
 
 if TYPE_CHECKING:
+    from engine.analytics.analyse import AnalysisReport
     from engine.pipeline import CallPipeline, PipelineSettings
+    from engine.store.repo import Store
+    from models.sentence import SentenceEncoder
 
 log = logging.getLogger("callscope")
 
@@ -95,6 +98,7 @@ def _settings(args: argparse.Namespace) -> PipelineSettings:
             language=args.language, beam_size=args.beam_size, batch_size=args.batch_size
         ),
         channel_map=ChannelMap.parse(args.channel_map),
+        sentence_model=args.sentence_model,
     )
 
 
@@ -179,8 +183,92 @@ def _batch(args: argparse.Namespace, archive: Path) -> int:
         summary = NightlyBatch(partial(CallPipeline.build, settings), store, options, progress).run(
             archive, {"pipeline": repr(settings)}
         )
-    print_summary(summary)
+        print_summary(summary)
+        if not args.no_analyse and settings.sentence_model != "off":
+            _analyse(store, args, recluster=False, until=None)
     return 1 if summary.quarantined else 0
+
+
+def _analyse(
+    store: Store,
+    args: argparse.Namespace,
+    recluster: bool,
+    until: datetime | None,
+    reselect: bool = False,
+) -> None:
+    from engine.analytics.analyse import AnalyseOptions, VocAnalysis
+    from engine.analytics.metrics import MetricsOptions
+    from models.device import resolve_device
+    from models.sentence import encoder_name, load_sentence_encoder
+
+    def encoder() -> SentenceEncoder:
+        return load_sentence_encoder(args.sentence_model, resolve_device(args.device, "auto"))
+
+    options = AnalyseOptions(
+        sentence_model=encoder_name(args.sentence_model),
+        recluster=recluster,
+        reselect=reselect,
+        until=until,
+        metrics=MetricsOptions(cost_per_minute=args.cost_per_minute),
+    )
+    report = VocAnalysis(store, encoder, options).run()
+    print_analysis(report, store)
+
+
+def print_analysis(report: AnalysisReport, store: Store, out: TextIO | None = None) -> None:
+    """The analysis summary: drivers, unassigned share, repeats and alerts."""
+    out = out or sys.stdout
+    drivers = {d.id: d for d in store.voc.drivers()}
+    out.write(
+        f"analysis ({report.mode}): {report.reason_utterances} reason utterances, "
+        f"{report.active_drivers} drivers ({report.new_drivers} new), "
+        f"{100 * report.unassigned:.1f}% unassigned, {len(report.repeats)} repeat contacts, "
+        f"{len(report.alerts)} alerts, {report.wall_seconds:.1f} s\n"
+    )
+    top = sorted(
+        (d for d in drivers.values() if d.status == "active" and d.size),
+        key=lambda d: -d.size,
+    )
+    for d in top[:10]:
+        out.write(f"  driver {d.id:4d} {d.name:40s} {d.size:5d} utterances\n")
+    for a in report.alerts:
+        name = drivers[a.driver_id].name if a.driver_id in drivers else str(a.driver_id)
+        out.write(
+            f"  ALERT {a.day} {a.kind} {a.metric} of {name}: {a.observed:g} vs "
+            f"baseline {a.baseline:.2f} (p={a.p_value:.4f})\n"
+        )
+
+
+def cmd_analyse(args: argparse.Namespace) -> int:
+    from engine.store.repo import Store
+
+    until = datetime.fromisoformat(args.until) if args.until else None
+    if until is not None and until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)
+    with Store.open(args.store) as store:
+        _analyse(store, args, recluster=args.recluster, until=until, reselect=args.reselect)
+    return 0
+
+
+def cmd_drivers(args: argparse.Namespace) -> int:
+    from engine.analytics.edits import DriverEditor
+    from engine.store.repo import Store
+    from models.sentence import encoder_name
+
+    with Store.open(args.store) as store:
+        editor = DriverEditor(store, encoder_name(args.sentence_model))
+        if args.action == "rename":
+            editor.rename(args.driver, " ".join(args.name))
+        elif args.action == "merge":
+            editor.merge(args.target, args.sources)
+        elif args.action == "split":
+            editor.split(args.driver, args.parts)
+        shown = ("active",) if not getattr(args, "all", False) else None
+        for d in store.voc.drivers(shown):
+            extra = f" -> {d.merged_into}" if d.merged_into else ""
+            words = ", ".join(d.keywords[:5])
+            sys.stdout.write(f"{d.id:5d} {d.status:8s} {d.size:6d}  {d.name}{extra}  [{words}]\n")
+    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -249,6 +337,22 @@ def _add_batch_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_analysis_options(p: argparse.ArgumentParser, batch: bool) -> None:
+    if batch:
+        p.add_argument(
+            "--no-analyse", action="store_true", help="skip drivers/repeats/alerts after the batch"
+        )
+    else:
+        p.add_argument("--store", default=None, help="store URL (default: embedded SQLite)")
+        p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+        p.add_argument(
+            "--sentence-model", default="minilm", help="minilm, use-multilingual, a folder, hub:"
+        )
+    p.add_argument(
+        "--cost-per-minute", type=float, default=1.0, help="handle cost per minute for driver cost"
+    )
+
+
 def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--compute-type", default="auto", help="auto: float16 on CUDA, int8 on CPU")
@@ -265,6 +369,11 @@ def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channel-map", default="agent=left,customer=right")
     p.add_argument("--max-duration", type=float, default=4 * 3600.0, help="seconds")
     p.add_argument("--no-diarisation", action="store_true", help="mono calls: one speaker")
+    p.add_argument(
+        "--sentence-model",
+        default="minilm",
+        help="utterance embeddings: minilm, use-multilingual, a folder, hub:owner/name, off",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress display")
 
 
@@ -282,12 +391,39 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("archive")
     _add_batch_options(r)
     _add_pipeline_options(r)
+    _add_analysis_options(r, batch=True)
     r.set_defaults(func=cmd_run)
     d = sub.add_parser("demo", help="generate a small sample archive (espeak-ng) and run the batch")
     d.add_argument("--archive", default="callscope-sample", help="where the sample archive goes")
     _add_batch_options(d)
     _add_pipeline_options(d)
+    _add_analysis_options(d, batch=True)
     d.set_defaults(func=cmd_demo)
+    a = sub.add_parser("analyse", help="drivers, repeat contacts and alerts over the store")
+    a.add_argument("--recluster", action="store_true", help="re-cluster all (IDs kept by lineage)")
+    a.add_argument("--until", default=None, help="only calls that started before this time")
+    a.add_argument(
+        "--reselect", action="store_true", help="mark every call's reason utterances again"
+    )
+    _add_analysis_options(a, batch=False)
+    a.set_defaults(func=cmd_analyse)
+    dr = sub.add_parser("drivers", help="list drivers; rename, merge or split them")
+    dr_sub = dr.add_subparsers(dest="action", required=True)
+    dl = dr_sub.add_parser("list", help="the active drivers")
+    dl.add_argument("--all", action="store_true", help="also merged, split and retired ones")
+    rn = dr_sub.add_parser("rename", help="give a driver a name that analyses keep")
+    rn.add_argument("driver", type=int)
+    rn.add_argument("name", nargs="+")
+    mg = dr_sub.add_parser("merge", help="merge drivers into a target driver")
+    mg.add_argument("target", type=int)
+    mg.add_argument("sources", type=int, nargs="+")
+    sp = dr_sub.add_parser("split", help="split a driver in parts by its members' embeddings")
+    sp.add_argument("driver", type=int)
+    sp.add_argument("--parts", type=int, default=2)
+    for p in (dl, rn, mg, sp):
+        p.add_argument("--store", default=None, help="store URL (default: embedded SQLite)")
+        p.add_argument("--sentence-model", default="minilm")
+    dr.set_defaults(func=cmd_drivers)
     e = sub.add_parser("export", help="export stored results")
     e.add_argument("--store", default=None, help="store URL (default: the embedded SQLite store)")
     e.add_argument("--format", choices=("parquet", "csv", "jsonl"), default="parquet")

@@ -30,6 +30,7 @@ from engine.stages.attribute import Attributor
 from engine.stages.channel_diarise import ChannelDiariser
 from engine.stages.diarise import MonoDiariser
 from engine.stages.roles import ChannelRoleAssigner, PhraseRoleAssigner
+from engine.stages.signals import CallSignals
 from engine.stages.transcribe import ChannelTranscriber, Transcriber
 from engine.types import CallAnalysis, DecodedAudio, Diarisation, Speaker, Transcript, Word
 from models.device import DeviceChoice
@@ -48,6 +49,9 @@ class PipelineSettings:
     device / compute_type: "auto" picks CUDA float16 on a GPU, else CPU int8.
     mono_diarisation: "pyannote" (default) or "off" (one speaker).
     overlap_diarisation: diarise a mono call in a second thread while it is transcribed.
+    sentence_model: utterance embeddings ("minilm", default; "use-multilingual"; a local
+    sentence-transformers folder; hub:owner/name; "off" for none).
+    signals: compute VoC signals per call (embeddings, reasons, sentiment, prosody, spikes).
     """
 
     whisper_model: str = "base"
@@ -58,6 +62,8 @@ class PipelineSettings:
     cpu_threads: int = 0
     mono_diarisation: str = "pyannote"
     overlap_diarisation: bool = True
+    sentence_model: str = "minilm"
+    signals: bool = True
     audio: AudioOptions = field(default_factory=AudioOptions)
     transcribe: TranscribeOptions = field(default_factory=TranscribeOptions)
     diarise: DiariseOptions = field(default_factory=DiariseOptions)
@@ -65,7 +71,7 @@ class PipelineSettings:
     cache_dir: Path | None = None
 
 
-ALL_STAGES = frozenset({"transcribe", "diarise"})
+ALL_STAGES = frozenset({"transcribe", "diarise", "signals"})
 
 
 class NotLoaded:
@@ -76,6 +82,36 @@ class NotLoaded:
 
     def __call__(self, *args: object, **kwargs: object) -> Any:
         raise ConfigError(f"the {self.stage!r} stage's model is not loaded in this pipeline")
+
+
+def build_signals(settings: PipelineSettings, choice: DeviceChoice) -> CallSignals:
+    """The per-call VoC signals stage with its sentence encoder loaded (unless "off")."""
+    from engine.analytics.emotion import SpikeDetector
+    from engine.analytics.reasons import SCAFFOLD_PROTOTYPES, ReasonSelector
+    from engine.stages.embed import EmbedOptions, UtteranceEmbedder, embed_texts
+    from engine.stages.prosody import ProsodyExtractor
+    from engine.stages.sentiment import VaderSentiment
+    from models.sentence import load_sentence_encoder
+
+    sentiment = VaderSentiment()
+    if settings.sentence_model == "off":
+        return CallSignals(
+            None,
+            ReasonSelector(np.zeros((0, 0))),
+            sentiment,
+            ProsodyExtractor(),
+            SpikeDetector(lexicon=sentiment),
+        )
+    encoder = load_sentence_encoder(settings.sentence_model, choice)
+    options = EmbedOptions(batch_size=256 if choice.is_cuda else EmbedOptions().batch_size)
+    prototypes = embed_texts(encoder, SCAFFOLD_PROTOTYPES, options.batch_size)
+    return CallSignals(
+        UtteranceEmbedder(encoder, options),
+        ReasonSelector(prototypes),
+        sentiment,
+        ProsodyExtractor(),
+        SpikeDetector(lexicon=sentiment),
+    )
 
 
 def transcribe_options_for(options: TranscribeOptions, choice: DeviceChoice) -> TranscribeOptions:
@@ -109,6 +145,7 @@ class CallPipeline:
         phrase_roles: PhraseRoleAssigner,
         channel_map: ChannelMap = ChannelMap(),
         overlap_diarisation: bool = False,
+        signals: CallSignals | None = None,
     ):
         self.decoder = decoder
         self.transcriber = transcriber
@@ -117,6 +154,7 @@ class CallPipeline:
         self.attributor = attributor
         self.phrase_roles = phrase_roles
         self.channel_map = channel_map
+        self.signals = signals
         # Whisper's decoding leaves CPU cores idle part of the time (beam bookkeeping,
         # alignment); diarising in a second thread meanwhile measured 1.06x the time of
         # transcription alone on 2 cores, against 1.27x one after the other.
@@ -142,8 +180,9 @@ class CallPipeline:
     ) -> CallPipeline:
         """Load the models of ``stages`` once (device resolved once) and wire the stages.
 
-        stages: "transcribe" (Whisper) and/or "diarise" (pyannote + CAM++); a batch that
-        keeps one model in memory at a time builds one pipeline per stage.
+        stages: "transcribe" (Whisper), "diarise" (pyannote + CAM++), "signals" (sentence
+        encoder, sentiment, prosody); a batch that keeps one model in memory at a time builds
+        a pipeline for transcription, then one for the rest.
         """
         unknown = stages - ALL_STAGES
         if unknown:
@@ -181,6 +220,9 @@ class CallPipeline:
                 settings.diarise.embedding_min_seconds,
             )
             mono = PyannoteDiariser(segmentation, embedding, settings.diarise)
+        signals = (
+            build_signals(settings, choice) if "signals" in stages and settings.signals else None
+        )
         return cls(
             decoder=AudioDecoder(settings.audio),
             transcriber=transcriber,
@@ -190,6 +232,7 @@ class CallPipeline:
             phrase_roles=PhraseRoleAssigner(),
             channel_map=settings.channel_map,
             overlap_diarisation=settings.overlap_diarisation,
+            signals=signals,
         )
 
     def __call__(
@@ -299,7 +342,7 @@ class CallPipeline:
         roles = {s.label: s.role for s in speakers}
         utterances = self.attributor(words, diarisation, roles, channel_speakers=channel_speakers)
         main = max(transcripts, key=lambda t: len(t.words))
-        return CallAnalysis(
+        call = CallAnalysis(
             call_id=call_id,
             audio=audio.info,
             language=main.language,
@@ -310,3 +353,7 @@ class CallPipeline:
             utterances=utterances,
             words=tuple(words),
         )
+        if self.signals is None:
+            return call
+        hook.stage(call_id, "signals")
+        return self.signals(call, audio)

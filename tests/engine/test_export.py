@@ -46,8 +46,17 @@ def add_analytics(store: Store) -> None:
     with Session(store._engine) as s, s.begin():
         call = s.scalars(select(Call).where(Call.call_id == "call-1")).one()
         now = datetime.now(UTC)
-        billing = Driver(name="billing", keywords='["bill","charge"]', created_at=now)
-        cancel = Driver(name="cancel", keywords='["cancel"]', created_at=now)
+        billing = Driver(
+            id=1,
+            name="billing",
+            keywords='["bill","charge"]',
+            model="m",
+            created_at=now,
+            updated_at=now,
+        )
+        cancel = Driver(
+            id=2, name="cancel", keywords='["cancel"]', model="m", created_at=now, updated_at=now
+        )
         s.add_all([billing, cancel])
         s.flush()
         s.add_all(

@@ -1,0 +1,160 @@
+"""The night-level VoC analysis over the store: drivers, repeat contacts, metrics, alerts.
+
+Run after every nightly batch (``callscope run``) and on its own (``callscope analyse``).
+Steps, each reading what the previous one stored:
+
+1. calls stored without embeddings by the configured sentence model (stored before
+   analytics existed, or with another model) are embedded and their reasons marked;
+2. drivers are updated (incremental, or a full re-clustering; see engine.analytics.drivers);
+3. repeat contacts are recomputed over all calls (engine.analytics.repeats);
+4. per-driver daily figures and alerts are recomputed (engine.analytics.metrics).
+
+``until`` limits the analysis to calls that started before it (backfills, and the
+night-by-night stability benchmark).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from engine.analytics.drivers import DriverAnalyser, DriverOptions
+from engine.analytics.metrics import (
+    AlertOptions,
+    MetricsOptions,
+    days_with_calls,
+    detect_alerts,
+    driver_days,
+)
+from engine.analytics.reasons import SCAFFOLD_PROTOTYPES, ReasonOptions, ReasonSelector
+from engine.analytics.repeats import RepeatFinder, RepeatOptions
+from engine.stages.embed import embed_texts
+from engine.store.repo import Store
+from engine.types import DriverAlert, DriverDay, RepeatLink, UtteranceEmbeddings
+from models.sentence import SentenceEncoder
+
+__all__ = ["AnalyseOptions", "AnalysisReport", "VocAnalysis"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AnalyseOptions:
+    """sentence_model: the embeddings drivers are built from (must match the batch's);
+    recluster: re-cluster every reason utterance (lineage keeps IDs) instead of the
+    incremental update; reselect: mark every stored call's reason utterances again (after
+    changing ``reasons``), from its stored embeddings; until: only calls that started before
+    this time."""
+
+    sentence_model: str = "all-minilm-l6-v2"
+    recluster: bool = False
+    reselect: bool = False
+    until: datetime | None = None
+    embed_batch_size: int = 64
+    reasons: ReasonOptions = field(default_factory=ReasonOptions)
+    drivers: DriverOptions = field(default_factory=DriverOptions)
+    repeats: RepeatOptions = field(default_factory=RepeatOptions)
+    metrics: MetricsOptions = field(default_factory=MetricsOptions)
+    alerts: AlertOptions = field(default_factory=AlertOptions)
+
+
+@dataclass(frozen=True)
+class AnalysisReport:
+    """What one analysis did and found."""
+
+    embedded_calls: int
+    reason_utterances: int
+    active_drivers: int
+    new_drivers: int
+    unassigned: float
+    mode: str
+    repeats: tuple[RepeatLink, ...]
+    days: tuple[DriverDay, ...]
+    alerts: tuple[DriverAlert, ...]
+    wall_seconds: float
+
+
+class VocAnalysis:
+    """See the module docstring. ``encoder`` is called only when some call needs embedding."""
+
+    def __init__(
+        self,
+        store: Store,
+        encoder: Callable[[], SentenceEncoder],
+        options: AnalyseOptions | None = None,
+        analyser: DriverAnalyser | None = None,
+    ) -> None:
+        self.store = store
+        self.load_encoder = encoder
+        self.options = options or AnalyseOptions()
+        self.analyser = analyser or DriverAnalyser(options=self.options.drivers)
+
+    def _embed_missing(self) -> int:
+        voc = self.store.voc
+        missing = voc.calls_without_embeddings(self.options.sentence_model)
+        if not missing and not self.options.reselect:
+            return 0
+        encoder = self.load_encoder()
+        if encoder.name != self.options.sentence_model:
+            log.warning("encoder %s stores vectors as %s", encoder.name, encoder.name)
+        size = self.options.embed_batch_size
+        selector = ReasonSelector(
+            embed_texts(encoder, SCAFFOLD_PROTOTYPES, size), self.options.reasons
+        )
+        todo = self.store.call_ids() if self.options.reselect else missing
+        for call_id in todo:
+            utterances = voc.utterances(call_id)
+            stored = None if call_id in missing else self.store.load_call(call_id)
+            if stored is not None and stored.embeddings is not None:
+                vectors = stored.embeddings.vectors
+            else:
+                vectors = embed_texts(encoder, [u.text for u in utterances], size)
+            reasons = selector.select(utterances, UtteranceEmbeddings(encoder.name, vectors))
+            voc.save_embeddings(call_id, encoder.name, vectors, reasons)
+        log.info("embedded %d stored calls with %s", len(missing), encoder.name)
+        return len(missing)
+
+    def run(self) -> AnalysisReport:
+        started = time.monotonic()
+        o = self.options
+        voc = self.store.voc
+        embedded = self._embed_missing()
+        reasons = voc.reason_set(o.sentence_model, o.until)
+        before = {d.id for d in voc.drivers()}
+        update = self.analyser.update(
+            reasons,
+            voc.drivers(),
+            voc.centroids(o.sentence_model),
+            voc.next_driver_id(),
+            recluster=o.recluster,
+        )
+        voc.save_drivers(
+            o.sentence_model,
+            update.drivers,
+            update.centroids,
+            update.utterance_drivers,
+            update.call_links,
+            update.events,
+        )
+        facts = voc.call_facts(o.sentence_model, o.until)
+        links = RepeatFinder(o.repeats).find(facts)
+        voc.save_repeats(links)
+        days = driver_days(facts, links, o.metrics)
+        alerts = detect_alerts(days, o.alerts, active_days=days_with_calls(facts))
+        voc.save_alerts(alerts)
+        active = sum(1 for d in update.drivers if d.status == "active" and d.size > 0)
+        return AnalysisReport(
+            embedded_calls=embedded,
+            reason_utterances=len(reasons),
+            active_drivers=active,
+            new_drivers=sum(1 for d in update.drivers if d.id not in before),
+            unassigned=update.unassigned,
+            mode=update.mode,
+            repeats=links,
+            days=days,
+            alerts=alerts,
+            wall_seconds=round(time.monotonic() - started, 3),
+        )

@@ -1,0 +1,452 @@
+"""The store's VoC-analytics side: embeddings and reasons, drivers, repeat links, alerts.
+
+Reached as ``Store.voc``; like the rest of ``engine.store`` it is the only code that reads or
+writes these tables. Every write is one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy import delete, func, insert, select, update
+
+from engine.store import rows
+from engine.store.schema import (
+    AlertRow,
+    Call,
+    CallDriver,
+    Driver,
+    DriverEdit,
+    Embedding,
+    Flag,
+    RepeatLinkRow,
+    UtteranceRow,
+)
+from engine.types import (
+    CallDriverLink,
+    CallFacts,
+    DriverAlert,
+    RepeatLink,
+    Role,
+    Utterance,
+)
+from engine.types import (
+    Driver as DriverType,
+)
+
+if TYPE_CHECKING:
+    from engine.store.repo import Store
+
+__all__ = ["ReasonSet", "VocStore"]
+
+
+@dataclass(frozen=True, eq=False)
+class ReasonSet:
+    """The reason utterances with embeddings by one model, in a stable order.
+
+    keys: (call_id, utterance index); ids: utterance row ids; driver_ids: the current driver
+    of each (None: unassigned); weights: words per utterance (at least 1).
+    """
+
+    keys: tuple[tuple[str, int], ...]
+    ids: np.ndarray
+    vectors: np.ndarray
+    texts: tuple[str, ...]
+    driver_ids: tuple[int | None, ...]
+    weights: np.ndarray
+    nights: tuple[str | None, ...]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def _driver(d: Driver) -> DriverType:
+    return DriverType(
+        id=d.id,
+        name=d.name,
+        keywords=tuple(json.loads(d.keywords)),
+        exemplars=tuple(json.loads(d.exemplars)),
+        size=d.size,
+        status=d.status,
+        name_source=d.name_source,
+        merged_into=d.merged_into,
+        parent_id=d.parent_id,
+    )
+
+
+class VocStore:
+    """See the module docstring."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    # ------------------------------------------------------------ embeddings and reasons
+
+    def calls_without_embeddings(self, model: str) -> list[str]:
+        """Call ids with at least one utterance that has no embedding by ``model``."""
+        embedded = select(Embedding.utterance_id).where(Embedding.model == model)
+        query = (
+            select(Call.call_id)
+            .join(UtteranceRow, UtteranceRow.call_pk == Call.id)
+            .where(UtteranceRow.id.not_in(embedded))
+            .distinct()
+            .order_by(Call.call_id)
+        )
+        with self._store._read() as s:
+            return list(s.scalars(query))
+
+    def utterances(self, call_id: str) -> list[Utterance]:
+        """A stored call's utterances in order (without words)."""
+        query = (
+            select(UtteranceRow)
+            .join(Call, Call.id == UtteranceRow.call_pk)
+            .where(Call.call_id == call_id)
+            .order_by(UtteranceRow.idx)
+        )
+        with self._store._read() as s:
+            return [
+                Utterance(u.speaker, Role(u.role), u.start, u.end, u.text) for u in s.scalars(query)
+            ]
+
+    def save_embeddings(
+        self, call_id: str, model: str, vectors: np.ndarray, reasons: Sequence[bool]
+    ) -> None:
+        """Store a call's utterance embeddings by ``model`` (row i = utterance i) and reasons."""
+        with self._store._write() as s:
+            ids = list(
+                s.scalars(
+                    select(UtteranceRow.id)
+                    .join(Call, Call.id == UtteranceRow.call_pk)
+                    .where(Call.call_id == call_id)
+                    .order_by(UtteranceRow.idx)
+                )
+            )
+            if len(ids) != len(vectors) or len(ids) != len(reasons):
+                raise ValueError(f"{call_id}: {len(ids)} utterances, {len(vectors)} vectors")
+            s.execute(
+                delete(Embedding).where(Embedding.utterance_id.in_(ids), Embedding.model == model)
+            )
+            if ids:
+                s.execute(
+                    insert(Embedding),
+                    [
+                        {
+                            "utterance_id": i,
+                            "model": model,
+                            "dim": int(v.shape[0]),
+                            "vector": rows.vector_bytes(v),
+                        }
+                        for i, v in zip(ids, vectors, strict=True)
+                    ],
+                )
+                for i, flag in zip(ids, reasons, strict=True):
+                    s.execute(
+                        update(UtteranceRow).where(UtteranceRow.id == i).values(is_reason=flag)
+                    )
+
+    def reason_set(self, model: str, until: datetime | None = None) -> ReasonSet:
+        """Every reason utterance with an embedding by ``model`` (calls started before
+        ``until`` only, when given), ordered by call start, call id and utterance index."""
+        u = UtteranceRow
+        query = (
+            select(
+                Call.call_id,
+                u.idx,
+                u.id,
+                u.text,
+                u.driver_id,
+                u.words,
+                Call.night,
+                Embedding.vector,
+            )
+            .join(Call, Call.id == u.call_pk)
+            .join(Embedding, (Embedding.utterance_id == u.id) & (Embedding.model == model))
+            .where(u.is_reason.is_(True))
+            .order_by(Call.started_at, Call.call_id, u.idx)
+        )
+        if until is not None:
+            query = query.where(Call.started_at < until)
+        with self._store._read() as s:
+            found = s.execute(query).all()
+        keys = tuple((r[0], r[1]) for r in found)
+        dim = len(found[0][7]) // 4 if found else 0
+        vectors = (
+            np.stack([rows.vector_of(r[7]) for r in found])
+            if found
+            else np.zeros((0, dim), dtype=np.float32)
+        )
+        return ReasonSet(
+            keys=keys,
+            ids=np.array([r[2] for r in found], dtype=np.int64),
+            vectors=vectors,
+            texts=tuple(r[3] for r in found),
+            driver_ids=tuple(r[4] for r in found),
+            weights=np.array([max(1, len(r[3].split())) for r in found], dtype=np.float64),
+            nights=tuple(r[6] for r in found),
+        )
+
+    # ------------------------------------------------------------------ drivers
+
+    def drivers(self, statuses: Iterable[str] | None = None) -> list[DriverType]:
+        query = select(Driver).order_by(Driver.id)
+        if statuses is not None:
+            query = query.where(Driver.status.in_(list(statuses)))
+        with self._store._read() as s:
+            return [_driver(d) for d in s.scalars(query)]
+
+    def driver(self, driver_id: int) -> DriverType | None:
+        with self._store._read() as s:
+            d = s.get(Driver, driver_id)
+            return None if d is None else _driver(d)
+
+    def centroids(self, model: str) -> dict[int, np.ndarray]:
+        """Each driver's centroid under ``model`` (drivers of another model are left out)."""
+        query = select(Driver.id, Driver.centroid).where(
+            Driver.model == model, Driver.centroid.is_not(None)
+        )
+        with self._store._read() as s:
+            return {i: rows.vector_of(c) for i, c in s.execute(query).tuples() if c is not None}
+
+    def next_driver_id(self) -> int:
+        with self._store._read() as s:
+            return int(s.scalar(select(func.max(Driver.id))) or 0) + 1
+
+    def save_drivers(
+        self,
+        model: str,
+        drivers: Sequence[DriverType],
+        centroids: Mapping[int, np.ndarray],
+        utterance_drivers: Mapping[int, tuple[int | None, float | None]],
+        call_links: Mapping[str, Sequence[CallDriverLink]],
+        events: Sequence[tuple[str, int, int | None, Mapping[str, Any]]] = (),
+    ) -> None:
+        """Write a driver analysis in one transaction.
+
+        drivers: rows to insert or update (by id); utterance_drivers: utterance row id ->
+        (driver id or None, score); call_links: call id -> its ranked drivers (replacing what
+        the call had); events: (action, driver id, other id, details) for the audit log.
+        """
+        now = rows.now()
+        with self._store._write() as s:
+            for d in drivers:
+                row = s.get(Driver, d.id)
+                if row is None:
+                    row = Driver(id=d.id, created_at=now)
+                    s.add(row)
+                row.name = d.name
+                row.name_source = d.name_source
+                row.keywords = rows.dumps(list(d.keywords))
+                row.exemplars = rows.dumps(list(d.exemplars))
+                row.size = d.size
+                row.status = d.status
+                row.merged_into = d.merged_into
+                row.parent_id = d.parent_id
+                row.model = model
+                centroid = centroids.get(d.id)
+                if centroid is not None:
+                    row.centroid = rows.vector_bytes(centroid)
+                row.updated_at = now
+            s.flush()
+            by_driver: dict[tuple[int | None, float | None], list[int]] = defaultdict(list)
+            for uid, value in utterance_drivers.items():
+                by_driver[value].append(int(uid))
+            for (driver_id, score), uids in by_driver.items():
+                for lo in range(0, len(uids), 500):
+                    s.execute(
+                        update(UtteranceRow)
+                        .where(UtteranceRow.id.in_(uids[lo : lo + 500]))
+                        .values(driver_id=driver_id, driver_score=score)
+                    )
+            if call_links:
+                pks = dict(
+                    s.execute(
+                        select(Call.call_id, Call.id).where(Call.call_id.in_(list(call_links)))
+                    )
+                    .tuples()
+                    .all()
+                )
+                s.execute(delete(CallDriver).where(CallDriver.call_pk.in_(list(pks.values()))))
+                values = [
+                    {
+                        "call_pk": pks[call_id],
+                        "driver_id": x.driver_id,
+                        "rank": x.rank,
+                        "score": x.score,
+                    }
+                    for call_id, links in call_links.items()
+                    if call_id in pks
+                    for x in links
+                ]
+                if values:
+                    s.execute(insert(CallDriver), values)
+            for action, driver_id, other_id, details in events:
+                s.add(
+                    DriverEdit(
+                        at=now,
+                        action=action,
+                        driver_id=driver_id,
+                        other_id=other_id,
+                        details=rows.dumps(dict(details)),
+                    )
+                )
+
+    def driver_history(self, driver_id: int | None = None) -> list[tuple[str, int, int | None]]:
+        """The audit log as (action, driver id, other id), oldest first."""
+        query = select(DriverEdit.action, DriverEdit.driver_id, DriverEdit.other_id).order_by(
+            DriverEdit.id
+        )
+        if driver_id is not None:
+            query = query.where(
+                (DriverEdit.driver_id == driver_id) | (DriverEdit.other_id == driver_id)
+            )
+        with self._store._read() as s:
+            return [(a, d, o) for a, d, o in s.execute(query).tuples()]
+
+    def call_drivers(self) -> dict[str, list[CallDriverLink]]:
+        """Every call's ranked drivers."""
+        query = (
+            select(Call.call_id, CallDriver.driver_id, CallDriver.rank, CallDriver.score)
+            .join(Call, Call.id == CallDriver.call_pk)
+            .order_by(Call.call_id, CallDriver.rank)
+        )
+        out: dict[str, list[CallDriverLink]] = defaultdict(list)
+        with self._store._read() as s:
+            for call_id, driver_id, rank, score in s.execute(query).tuples():
+                out[call_id].append(CallDriverLink(call_id, driver_id, rank, score))
+        return dict(out)
+
+    # ------------------------------------------------------------ facts, repeats, alerts
+
+    def call_facts(self, model: str, until: datetime | None = None) -> list[CallFacts]:
+        """What repeats and metrics need of every call (started before ``until``), by start.
+
+        driver_id: the primary driver; negative_emotion: the call has an emotion spike;
+        reason_vector: the normalised mean embedding of its reason utterances.
+        """
+        query = select(
+            Call.id,
+            Call.call_id,
+            Call.started_at,
+            Call.duration,
+            Call.customer_id,
+            Call.agent_id,
+            Call.queue,
+        ).order_by(Call.started_at, Call.call_id)
+        if until is not None:
+            query = query.where(Call.started_at < until)
+        with self._store._read() as s:
+            calls = s.execute(query).all()
+            primary = dict(
+                s.execute(
+                    select(CallDriver.call_pk, CallDriver.driver_id).where(CallDriver.rank == 1)
+                )
+                .tuples()
+                .all()
+            )
+            spiky = set(
+                s.scalars(select(Flag.call_pk).where(Flag.kind == rows.SPIKE_FLAG).distinct())
+            )
+            sums: dict[int, np.ndarray] = {}
+            reason_vectors = s.execute(
+                select(UtteranceRow.call_pk, Embedding.vector)
+                .join(Embedding, Embedding.utterance_id == UtteranceRow.id)
+                .where(UtteranceRow.is_reason.is_(True), Embedding.model == model)
+            ).tuples()
+            for pk, vector in reason_vectors:
+                v = rows.vector_of(vector)
+                sums[pk] = sums[pk] + v if pk in sums else v
+        facts = []
+        for pk, call_id, started, duration, customer, agent, queue in calls:
+            if started is None:
+                continue
+            total = sums.get(pk)
+            norm = float(np.linalg.norm(total)) if total is not None else 0.0
+            facts.append(
+                CallFacts(
+                    call_id=call_id,
+                    started_at=started,
+                    duration=duration,
+                    customer_id=customer,
+                    agent_id=agent,
+                    queue=queue,
+                    driver_id=primary.get(pk),
+                    negative_emotion=pk in spiky,
+                    reason_vector=total / norm if total is not None and norm > 0 else None,
+                )
+            )
+        return facts
+
+    def save_repeats(self, links: Sequence[RepeatLink]) -> None:
+        """Replace every repeat link with ``links`` (repeats are recomputed as a whole)."""
+        with self._store._write() as s:
+            pks = dict(s.execute(select(Call.call_id, Call.id)).tuples().all())
+            s.execute(delete(RepeatLinkRow))
+            values = [
+                {
+                    "call_pk": pks[x.call_id],
+                    "earlier_call_id": x.earlier_call_id,
+                    "gap_days": x.gap_days,
+                    "driver_id": x.driver_id,
+                    "similarity": x.similarity,
+                }
+                for x in links
+                if x.call_id in pks
+            ]
+            if values:
+                s.execute(insert(RepeatLinkRow), values)
+
+    def repeat_links(self) -> list[RepeatLink]:
+        query = (
+            select(Call.call_id, RepeatLinkRow)
+            .join(Call, Call.id == RepeatLinkRow.call_pk)
+            .order_by(Call.started_at, Call.call_id)
+        )
+        with self._store._read() as s:
+            return [
+                RepeatLink(call_id, r.earlier_call_id, r.gap_days, r.driver_id, r.similarity)
+                for call_id, r in s.execute(query).tuples()
+            ]
+
+    def save_alerts(self, alerts: Sequence[DriverAlert]) -> None:
+        """Replace every alert with ``alerts`` (recomputed from the daily figures)."""
+        now = rows.now()
+        with self._store._write() as s:
+            s.execute(delete(AlertRow))
+            if alerts:
+                s.execute(
+                    insert(AlertRow),
+                    [
+                        {
+                            "driver_id": a.driver_id,
+                            "day": a.day.isoformat(),
+                            "metric": a.metric,
+                            "kind": a.kind,
+                            "observed": a.observed,
+                            "baseline": a.baseline,
+                            "p_value": a.p_value,
+                            "created_at": now,
+                        }
+                        for a in alerts
+                    ],
+                )
+
+    def alerts(self) -> list[DriverAlert]:
+        with self._store._read() as s:
+            return [
+                DriverAlert(
+                    a.driver_id,
+                    date.fromisoformat(a.day),
+                    a.metric,
+                    a.kind,
+                    a.observed,
+                    a.baseline,
+                    a.p_value,
+                )
+                for a in s.scalars(select(AlertRow).order_by(AlertRow.day, AlertRow.driver_id))
+            ]

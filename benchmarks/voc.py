@@ -51,6 +51,7 @@ from models.device import resolve_device  # noqa: E402
 from models.sentence import encoder_name, load_sentence_encoder  # noqa: E402
 
 SENTENCE_MODEL = "minilm"
+RESELECT = False
 
 
 def load_truth(data: Path) -> dict[str, dict]:
@@ -67,9 +68,19 @@ def ensure_transcribed(store_url: str, data: Path, model: str) -> None:
     subprocess.run(cmd, cwd=REPO, check=False)
 
 
-def analyse(url: str, until: datetime | None = None, recluster: bool = False) -> AnalysisReport:
+def analyse(
+    url: str,
+    until: datetime | None = None,
+    recluster: bool = False,
+    reselect: bool = False,
+    growth: float | None = AnalyseOptions.recluster_growth,
+) -> AnalysisReport:
     options = AnalyseOptions(
-        sentence_model=encoder_name(SENTENCE_MODEL), until=until, recluster=recluster
+        sentence_model=encoder_name(SENTENCE_MODEL),
+        until=until,
+        recluster=recluster,
+        reselect=reselect,
+        recluster_growth=growth,
     )
     with Store.open(url) as store:
         return VocAnalysis(
@@ -141,9 +152,17 @@ def score_repeats(url: str, truth: dict[str, dict]) -> str:
     tp = len(found & wanted)
     p = tp / max(1, len(found))
     r = tp / max(1, len(wanted))
+
+    def stereo(call_id: str) -> bool:
+        return truth[call_id]["channel_layout"] != "mono"
+
+    both = {x for x in wanted if stereo(x[0]) and stereo(x[1])}
+    r_stereo = len(found & both) / max(1, len(both))
+    r_mono = len(found & (wanted - both)) / max(1, len(wanted - both))
     return (
         f"repeat contacts: {len(found)} found, {len(wanted)} true; "
-        f"precision {p:.3f}, recall {r:.3f}"
+        f"precision {p:.3f}, recall {r:.3f} (pairs of stereo calls {r_stereo:.3f} of "
+        f"{len(both)}; pairs with a mono call {r_mono:.3f} of {len(wanted - both)})"
     )
 
 
@@ -246,21 +265,10 @@ def nights_of(truth: dict[str, dict]) -> list[str]:
     return sorted({r["date"] for r in truth.values()})
 
 
-def archive_figures(base_url: str, truth: dict[str, dict], work: Path) -> None:
-    base = Path(base_url.removeprefix("sqlite:///"))
-    at_once = work / "at_once.db"
-    nightly = work / "nightly.db"
-    shutil.copy(base, at_once)
-    shutil.copy(base, nightly)
-    url_a, url_b = f"sqlite:///{at_once}", f"sqlite:///{nightly}"
-
-    t0 = time.monotonic()
-    report = analyse(url_a)
-    print(
-        f"## all at once: {report.mode}, {report.active_drivers} drivers, "
-        f"{100 * report.unassigned:.1f}% unassigned, {time.monotonic() - t0:.1f} s"
-    )
-    nights = nights_of(truth)
+def night_by_night(url: str, nights: list[str], growth: float | None) -> float:
+    """Analyse night after night; print each; return the share of calls whose primary driver
+    ID changed between the night they were first analysed and the end (ID churn)."""
+    first: dict[str, int] = {}
     t0 = time.monotonic()
     for i, night in enumerate(nights):
         until = (
@@ -268,31 +276,62 @@ def archive_figures(base_url: str, truth: dict[str, dict], work: Path) -> None:
             if i + 1 < len(nights)
             else None
         )
-        r = analyse(url_b, until=until)
+        r = analyse(url, until=until, reselect=RESELECT and i == 0, growth=growth)
+        for call_id, driver_id in primary_drivers(url).items():
+            first.setdefault(call_id, driver_id)
         print(
             f"   night {night}: {r.mode}, {r.reason_utterances} reasons, {r.active_drivers} "
             f"drivers ({r.new_drivers} new), {100 * r.unassigned:.1f}% unassigned"
         )
-    print(f"## night by night: {time.monotonic() - t0:.1f} s")
+    final = primary_drivers(url)
+    churn = sum(1 for c, d in first.items() if final.get(c) != d) / max(1, len(first))
+    print(f"   {time.monotonic() - t0:.1f} s; driver ID changed for {100 * churn:.1f}% of calls")
+    return churn
+
+
+def report_run(name: str, url: str, truth: dict[str, dict]) -> None:
+    nmi, ari, k = score_drivers(url, truth)
+    print(f"\n## {name}")
+    print(f"call drivers vs truth: NMI {100 * nmi:.1f}, ARI {100 * ari:.1f}, {k} drivers")
+    print(score_repeats(url, truth))
+    print(score_spikes(url, truth))
+    for line in score_alerts(url, truth):
+        print(line)
+
+
+def archive_figures(base_url: str, truth: dict[str, dict], work: Path) -> None:
+    base = Path(base_url.removeprefix("sqlite:///"))
+    urls = {}
+    for name in ("at_once", "nightly", "incremental", "edits"):
+        shutil.copy(base, work / f"{name}.db")
+        urls[name] = f"sqlite:///{work / f'{name}.db'}"
+
+    t0 = time.monotonic()
+    report = analyse(urls["at_once"], reselect=RESELECT)
+    print(
+        f"## all at once: {report.mode}, {report.active_drivers} drivers, "
+        f"{100 * report.unassigned:.1f}% unassigned, {time.monotonic() - t0:.1f} s"
+    )
+    nights = nights_of(truth)
+    print("## night by night (default: re-cluster when reasons grew 25%, lineage keeps IDs)")
+    night_by_night(urls["nightly"], nights, AnalyseOptions.recluster_growth)
+    print("## night by night, incremental only (assign to drivers; misfits form new ones)")
+    night_by_night(urls["incremental"], nights, None)
 
     print("\n## reason selection (what drivers are built from)")
-    print(score_reasons(url_a, truth))
-    for name, url in (("all at once", url_a), ("night by night", url_b)):
-        nmi, ari, k = score_drivers(url, truth)
-        print(f"\n## {name}")
+    print(score_reasons(urls["at_once"], truth))
+    report_run("all at once", urls["at_once"], truth)
+    report_run("night by night", urls["nightly"], truth)
+    report_run("night by night, incremental only", urls["incremental"], truth)
+    a = primary_drivers(urls["at_once"])
+    for name in ("nightly", "incremental"):
+        b = primary_drivers(urls[name])
         print(
-            f"call drivers vs truth: NMI {100 * nmi:.1f}, ARI {100 * ari:.1f}, {k} drivers"
+            f"\n## stability ({name} vs all at once): primary driver agreement after mapping "
+            f"{agreement(a, b):.3f} over {len(set(a) & set(b))} calls"
         )
-        print(score_repeats(url, truth))
-        print(score_spikes(url, truth))
-        for line in score_alerts(url, truth):
-            print(line)
-    a, b = primary_drivers(url_a), primary_drivers(url_b)
-    print(
-        f"\n## stability: primary driver agreement after mapping: {agreement(a, b):.3f} "
-        f"over {len(set(a) & set(b))} calls"
-    )
-    print(edits_survive(url_a))
+    shutil.copy(work / "at_once.db", work / "edits.db")
+    print(edits_survive(urls["edits"]))
 
 
 def main() -> int:
@@ -301,14 +340,19 @@ def main() -> int:
     ap.add_argument("--store", default=None, help="SQLite URL of the transcribed archive")
     ap.add_argument("--model", default="base", help="Whisper model if transcription is needed")
     ap.add_argument("--skip", default="", help="comma list: banking77, archive")
+    ap.add_argument(
+        "--reselect", action="store_true", help="mark reason utterances again (stored store)"
+    )
     args = ap.parse_args()
+    global RESELECT
+    RESELECT = args.reselect
     skip = set(filter(None, args.skip.split(",")))
     work = Path(tempfile.mkdtemp(prefix="callscope-voc-"))
     if "banking77" not in skip:
-        from benchmarks.banking77_drivers import main as banking77
-
         print("# Banking77 test.csv: callscope driver clustering vs BERTopic", flush=True)
-        banking77(["--data", str(args.data)])
+        script = REPO / "benchmarks" / "banking77_drivers.py"
+        folder = args.data / "intents" / "banking77"
+        subprocess.run([sys.executable, str(script), "--data", str(folder)], check=False)
     if "archive" not in skip:
         url = args.store or f"sqlite:///{work / 'archive.db'}"
         ensure_transcribed(url, args.data, args.model)

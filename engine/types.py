@@ -347,6 +347,7 @@ class CallFacts:
     driver_id: int | None
     negative_emotion: bool = False
     reason_vector: np.ndarray | None = field(default=None, compare=False)
+    mentions_earlier_contact: bool = False
 
 
 @dataclass(frozen=True, slots=True)

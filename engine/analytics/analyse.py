@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from engine.analytics.drivers import DriverAnalyser, DriverOptions
@@ -30,9 +30,10 @@ from engine.analytics.metrics import (
     driver_days,
 )
 from engine.analytics.reasons import SCAFFOLD_PROTOTYPES, ReasonOptions, ReasonSelector
-from engine.analytics.repeats import RepeatFinder, RepeatOptions
+from engine.analytics.repeats import RepeatFinder, RepeatOptions, mentions_earlier_contact
 from engine.stages.embed import embed_texts
 from engine.store.repo import Store
+from engine.store.voc import AnalysisRecord
 from engine.types import DriverAlert, DriverDay, RepeatLink, UtteranceEmbeddings
 from models.sentence import SentenceEncoder
 
@@ -45,12 +46,16 @@ log = logging.getLogger(__name__)
 class AnalyseOptions:
     """sentence_model: the embeddings drivers are built from (must match the batch's);
     recluster: re-cluster every reason utterance (lineage keeps IDs) instead of the
-    incremental update; reselect: mark every stored call's reason utterances again (after
-    changing ``reasons``), from its stored embeddings; until: only calls that started before
-    this time."""
+    incremental update; recluster_growth: also re-cluster when the reason utterances grew by
+    this share since the last full clustering (0.25: a young store re-clusters most nights and
+    a mature one rarely; None: only when asked), so early drivers, found from few
+    utterances, do not fix the shape of all later ones; reselect: mark every stored call's
+    reason utterances again (after changing ``reasons``), from its stored embeddings; until:
+    only calls that started before this time."""
 
     sentence_model: str = "all-minilm-l6-v2"
     recluster: bool = False
+    recluster_growth: float | None = 0.25
     reselect: bool = False
     until: datetime | None = None
     embed_batch_size: int = 64
@@ -129,7 +134,7 @@ class VocAnalysis:
             voc.drivers(),
             voc.centroids(o.sentence_model),
             voc.next_driver_id(),
-            recluster=o.recluster,
+            recluster=self._should_recluster(len(reasons)),
         )
         voc.save_drivers(
             o.sentence_model,
@@ -139,14 +144,18 @@ class VocAnalysis:
             update.call_links,
             update.events,
         )
-        facts = voc.call_facts(o.sentence_model, o.until)
+        texts = voc.call_texts(o.until)
+        facts = [
+            replace(f, mentions_earlier_contact=mentions_earlier_contact(texts.get(f.call_id, "")))
+            for f in voc.call_facts(o.sentence_model, o.until)
+        ]
         links = RepeatFinder(o.repeats).find(facts)
         voc.save_repeats(links)
         days = driver_days(facts, links, o.metrics)
         alerts = detect_alerts(days, o.alerts, active_days=days_with_calls(facts))
         voc.save_alerts(alerts)
         active = sum(1 for d in update.drivers if d.status == "active" and d.size > 0)
-        return AnalysisReport(
+        report = AnalysisReport(
             embedded_calls=embedded,
             reason_utterances=len(reasons),
             active_drivers=active,
@@ -158,3 +167,28 @@ class VocAnalysis:
             alerts=alerts,
             wall_seconds=round(time.monotonic() - started, 3),
         )
+        voc.record_analysis(
+            AnalysisRecord(
+                report.mode,
+                o.sentence_model,
+                report.reason_utterances,
+                report.active_drivers,
+                report.new_drivers,
+                report.unassigned,
+                len(links),
+                len(alerts),
+                report.wall_seconds,
+            )
+        )
+        return report
+
+    def _should_recluster(self, utterances: int) -> bool:
+        o = self.options
+        if o.recluster:
+            return True
+        if o.recluster_growth is None:
+            return False
+        last = self.store.voc.last_analysis("recluster")
+        if last is None:
+            return True
+        return utterances >= (1 + o.recluster_growth) * max(1, last.reason_utterances)

@@ -156,7 +156,9 @@ class DriverAnalyser:
         events: list[Event] = []
         if pending:
             reference = self.new_clusterer()
+            # a clusterer that has "learnt" the current drivers: predict assigns to them
             reference.centroids_ = np.stack([centroids[d] for d in active])
+            reference.n_clusters_ = len(active)
             labels, sims = reference.predict(reasons.vectors[pending])
             leftover = []
             for i, label, sim in zip(pending, labels, sims, strict=True):

@@ -56,12 +56,20 @@ class RepeatOptions:
         different-driver pairs would pass. Set above 1 to rely on driver ids alone.
     region: the country assumed for national phone numbers without a country code
         (ISO 3166 alpha-2, default "GB").
+    callback_phrases: a call in which someone says the customer contacted the company about
+        this before ("I called about this before", "this is my second call", "calling back
+        about the same issue"; see ``mentions_earlier_contact``; every speaker counts, as an
+        agent may say it and a mono call's roles can be wrong) repeats the customer's earlier
+        call in the window even when the drivers differ (wordings of one problem often land
+        in different drivers): the earlier call with the most similar reason, the latest on a
+        tie. "I rang recently, but this is a different thing" is not such a call.
     """
 
     window_days: float = 7.0
     transfer_minutes: float = 30.0
     similarity_threshold: float = 0.75
     region: str = "GB"
+    callback_phrases: bool = True
 
     def __post_init__(self) -> None:
         if self.window_days <= 0:
@@ -112,6 +120,31 @@ def normalise_customer(raw: str | None, region: str = "GB") -> str | None:
     return "".join(text.split()).casefold()
 
 
+_CONTACTED = r"(?:called|rang|phoned|spoke|talked|contacted|been in touch|chatted)"
+_BEFORE = (
+    r"(?:before|earlier|already|previously|last (?:time|week|month)|yesterday|recently"
+    r"|(?:a (?:few|couple of)|two|three|\d+) (?:days|weeks) ago)"
+)
+_CALLBACK = re.compile(
+    rf"\b{_CONTACTED}\b[^.?!]{{0,40}}\b{_BEFORE}\b"
+    r"|\b(?:second|third|fourth|fifth|\d+(?:nd|rd|th)) (?:call|time)\b"
+    r"|\bcalling (?:you )?(?:back|again)\b|\bkeep (?:calling|ringing|phoning)\b"
+    r"|\bsame (?:issue|problem|thing|question) as (?:last time|before)\b",
+    re.I,
+)
+_SOMETHING_ELSE = re.compile(
+    r"\b(?:different|another|new|separate|unrelated) (?:thing|issue|matter|question|problem)\b"
+    r"|\bsomething (?:else|different)\b",
+    re.I,
+)
+
+
+def mentions_earlier_contact(text: str) -> bool:
+    """The customer says they contacted the company about this before (English phrases),
+    and does not say it is about something else."""
+    return bool(_CALLBACK.search(text)) and not _SOMETHING_ELSE.search(text)
+
+
 def cosine(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
     """Cosine similarity of two vectors, None when either is missing, empty or zero."""
     if a is None or b is None or a.size == 0 or a.shape != b.shape:
@@ -136,23 +169,35 @@ class RepeatFinder:
         for call, earlier in self._histories(calls):
             if self._continued(call, earlier) is not None:
                 continue
-            for before in earlier:
-                similarity = self.similarity(call, before)
-                if similarity is None:
-                    continue
-                gap = as_utc(call.started_at) - as_utc(before.started_at)
-                links.append(
-                    RepeatLink(
-                        call_id=call.call_id,
-                        earlier_call_id=before.call_id,
-                        gap_days=round(gap.total_seconds() / 86400, 3),
-                        driver_id=call.driver_id,
-                        similarity=round(similarity, 4),
-                    )
-                )
-                break
+            link = self._link(call, earlier)
+            if link is not None:
+                links.append(link)
         log.debug("%d repeat links among %d calls", len(links), len(calls))
         return tuple(links)
+
+    def _link(self, call: CallFacts, earlier: Sequence[CallFacts]) -> RepeatLink | None:
+        chosen: tuple[CallFacts, float] | None = None
+        for before in earlier:
+            similarity = self.similarity(call, before)
+            if similarity is not None:
+                chosen = (before, similarity)
+                break
+        callback = self.options.callback_phrases and call.mentions_earlier_contact
+        if chosen is None and earlier and callback:
+            scored = [(cosine(call.reason_vector, b.reason_vector) or 0.0, b) for b in earlier]
+            best = max(s for s, _ in scored)
+            chosen = next((b, s) for s, b in scored if s == best)
+        if chosen is None:
+            return None
+        before, similarity = chosen
+        gap = as_utc(call.started_at) - as_utc(before.started_at)
+        return RepeatLink(
+            call_id=call.call_id,
+            earlier_call_id=before.call_id,
+            gap_days=round(gap.total_seconds() / 86400, 3),
+            driver_id=call.driver_id,
+            similarity=round(similarity, 4),
+        )
 
     def contacts(self, calls: Sequence[CallFacts]) -> dict[str, str]:
         """Each call id -> the call id of the first leg of its contact (itself unless it

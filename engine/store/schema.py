@@ -40,6 +40,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "AlertRow",
+    "AnalysisRun",
     "Base",
     "Call",
     "CallDriver",
@@ -280,6 +281,24 @@ class RepeatLinkRow(Base):
     gap_days: Mapped[float] = mapped_column(Double)
     driver_id: Mapped[int | None] = mapped_column(Integer)
     similarity: Mapped[float] = mapped_column(Double)
+
+
+class AnalysisRun(Base):
+    """One VoC analysis: how the drivers were updated and what it found."""
+
+    __tablename__ = "analysis_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    mode: Mapped[str] = mapped_column(String())
+    model: Mapped[str] = mapped_column(String())
+    reason_utterances: Mapped[int] = mapped_column(Integer)
+    active_drivers: Mapped[int] = mapped_column(Integer)
+    new_drivers: Mapped[int] = mapped_column(Integer)
+    unassigned: Mapped[float] = mapped_column(Double)
+    repeats: Mapped[int] = mapped_column(Integer)
+    alerts: Mapped[int] = mapped_column(Integer)
+    wall_seconds: Mapped[float] = mapped_column(Double)
 
 
 class AlertRow(Base):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, insert, select, update
 from engine.store import rows
 from engine.store.schema import (
     AlertRow,
+    AnalysisRun,
     Call,
     CallDriver,
     Driver,
@@ -43,7 +44,7 @@ from engine.types import (
 if TYPE_CHECKING:
     from engine.store.repo import Store
 
-__all__ = ["ReasonSet", "VocStore"]
+__all__ = ["AnalysisRecord", "ReasonSet", "VocStore"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,6 +65,21 @@ class ReasonSet:
 
     def __len__(self) -> int:
         return len(self.keys)
+
+
+@dataclass(frozen=True)
+class AnalysisRecord:
+    """What one analysis did (see ``engine.analytics.analyse``)."""
+
+    mode: str
+    model: str
+    reason_utterances: int
+    active_drivers: int
+    new_drivers: int
+    unassigned: float
+    repeats: int
+    alerts: int
+    wall_seconds: float
 
 
 def _driver(d: Driver) -> DriverType:
@@ -382,6 +398,21 @@ class VocStore:
             )
         return facts
 
+    def call_texts(self, until: datetime | None = None) -> dict[str, str]:
+        """Each call's speech (every speaker) as one text, in utterance order."""
+        query = (
+            select(Call.call_id, UtteranceRow.text)
+            .join(Call, Call.id == UtteranceRow.call_pk)
+            .order_by(Call.call_id, UtteranceRow.idx)
+        )
+        if until is not None:
+            query = query.where(Call.started_at < until)
+        spoken: dict[str, list[str]] = defaultdict(list)
+        with self._store._read() as s:
+            for call_id, text in s.execute(query).tuples():
+                spoken[call_id].append(text)
+        return {call_id: " ".join(parts) for call_id, parts in spoken.items()}
+
     def save_repeats(self, links: Sequence[RepeatLink]) -> None:
         """Replace every repeat link with ``links`` (repeats are recomputed as a whole)."""
         with self._store._write() as s:
@@ -435,6 +466,31 @@ class VocStore:
                         for a in alerts
                     ],
                 )
+
+    def record_analysis(self, run: AnalysisRecord) -> None:
+        with self._store._write() as s:
+            s.add(AnalysisRun(at=rows.now(), **asdict(run)))
+
+    def last_analysis(self, mode: str | None = None) -> AnalysisRecord | None:
+        """The newest analysis (of ``mode`` only, when given)."""
+        query = select(AnalysisRun).order_by(AnalysisRun.id.desc()).limit(1)
+        if mode is not None:
+            query = query.where(AnalysisRun.mode == mode)
+        with self._store._read() as s:
+            r = s.scalars(query).first()
+            if r is None:
+                return None
+            return AnalysisRecord(
+                r.mode,
+                r.model,
+                r.reason_utterances,
+                r.active_drivers,
+                r.new_drivers,
+                r.unassigned,
+                r.repeats,
+                r.alerts,
+                r.wall_seconds,
+            )
 
     def alerts(self) -> list[DriverAlert]:
         with self._store._read() as s:

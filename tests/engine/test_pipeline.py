@@ -1,5 +1,6 @@
 """The whole call pipeline on generated calls, with real (small) models."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -52,8 +53,15 @@ def test_stereo_call_roles_from_channels(pipeline, calls):
     assert "charged" in _words(customer_text) or "payment" in _words(customer_text)
     assert "help" not in _words(customer_text)
     stages = [e[2] for e in progress.events if e[0] == "stage"]
-    assert stages == ["decode", "transcribe", "diarise", "attribute"]
-    assert from_json(to_json(call)) == call
+    assert stages == ["decode", "transcribe", "diarise", "attribute", "signals"]
+    # VoC signals: one per utterance; the customer's reason is marked; embeddings by row
+    assert [s.index for s in call.signals] == list(range(len(call.utterances)))
+    reasons = [call.utterances[s.index] for s in call.signals if s.is_reason]
+    assert reasons and all(u.role is Role.CUSTOMER for u in reasons)
+    assert call.embeddings is not None
+    assert call.embeddings.vectors.shape == (len(call.utterances), 384)
+    # the JSON document carries the transcript; VoC signals live in the store
+    assert from_json(to_json(call)) == replace(call, signals=(), spikes=(), embeddings=None)
 
 
 def test_swapped_channel_map_swaps_roles(pipeline, calls):

@@ -1,5 +1,5 @@
 """VoC analytics: per-utterance signals and driver links, drivers with lineage and centroids,
-driver edits, repeat links and alerts.
+driver edits, repeat links, alerts and analysis runs.
 
 The drivers and call_drivers tables of 0001 were never written (nothing produced drivers
 before this revision), so they are recreated rather than altered.
@@ -107,6 +107,21 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_alerts_day", "alerts", ["day"])
+    op.create_table(
+        "analysis_runs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("at", UTC_TIME, nullable=False),
+        sa.Column("mode", sa.String(), nullable=False),
+        sa.Column("model", sa.String(), nullable=False),
+        sa.Column("reason_utterances", sa.Integer(), nullable=False),
+        sa.Column("active_drivers", sa.Integer(), nullable=False),
+        sa.Column("new_drivers", sa.Integer(), nullable=False),
+        sa.Column("unassigned", sa.Double(), nullable=False),
+        sa.Column("repeats", sa.Integer(), nullable=False),
+        sa.Column("alerts", sa.Integer(), nullable=False),
+        sa.Column("wall_seconds", sa.Double(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_analysis_runs"),
+    )
     for name in ("sentiment", "pitch", "energy_db", "rate", "driver_score"):
         op.add_column("utterances", sa.Column(name, sa.Double(), nullable=True))
     op.add_column(
@@ -123,6 +138,7 @@ def downgrade() -> None:
         for name in ("driver_id", "is_reason", "driver_score", "rate", "energy_db", "pitch"):
             batch.drop_column(name)
         batch.drop_column("sentiment")
+    op.drop_table("analysis_runs")
     op.drop_table("alerts")
     op.drop_table("repeat_links")
     op.drop_table("driver_edits")

@@ -79,9 +79,7 @@ def test_analysis_finds_drivers_repeats_and_the_spike(store):
     assert report.mode == "recluster" and report.active_drivers == 3 and report.unassigned == 0
     drivers = {d.id: d for d in store.voc.drivers(["active"])}
     exchange = next(d for d in drivers.values() if "exchange" in d.name)
-    assert [(x.call_id, x.earlier_call_id) for x in store.voc.repeat_links()] == [
-        ("r001", "c000")
-    ]
+    assert [(x.call_id, x.earlier_call_id) for x in store.voc.repeat_links()] == [("r001", "c000")]
     alerts = store.voc.alerts()
     assert [(a.driver_id, str(a.day), a.kind) for a in alerts] == [
         (exchange.id, "2026-11-21", "spike")

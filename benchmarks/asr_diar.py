@@ -158,6 +158,8 @@ def diarise(pipe: CallPipeline, path: Path, stereo: bool) -> tuple[Diarisation, 
         d = pipe.channel_diariser(audio, ChannelMap())
     else:
         d = pipe.mono_diariser(audio.mono(), uri=path.stem)
+        if pipe.resegmenter is not None:
+            d = pipe.resegmenter(audio.mono(), d)
     return d, time.perf_counter() - t0
 
 

@@ -231,6 +231,13 @@ def print_analysis(report: AnalysisReport, store: Store, out: TextIO | None = No
     )
     for d in top[:10]:
         out.write(f"  driver {d.id:4d} {d.name:40s} {d.size:5d} utterances\n")
+    for group in ("agent", "queue"):
+        figures = report.fcr.get(group, {})
+        if figures:
+            shown = ", ".join(
+                f"{key} {f.rate:.0%} of {f.contacts}" for key, f in sorted(figures.items())[:8]
+            )
+            out.write(f"  first-contact resolution by {group}: {shown}\n")
     for a in report.alerts:
         name = drivers[a.driver_id].name if a.driver_id in drivers else str(a.driver_id)
         out.write(

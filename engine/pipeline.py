@@ -3,7 +3,9 @@
 Stereo recordings (agent and customer on separate channels) are transcribed per
 channel and diarised by channel activity; a "stereo" file whose two channels carry
 the same signal is treated as the mono mix it is. Mono recordings are transcribed
-once and diarised by pyannote; roles then come from what each speaker says.
+once and diarised by pyannote (re-split at the pauses between turns when one speaker holds
+almost all the speech; see engine.stages.resegment); roles then come from what each speaker
+says.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from engine.progress import NullProgress, ProgressHook
 from engine.stages.attribute import Attributor
 from engine.stages.channel_diarise import ChannelDiariser
 from engine.stages.diarise import MonoDiariser
+from engine.stages.resegment import PauseResegmenter
 from engine.stages.roles import ChannelRoleAssigner, PhraseRoleAssigner
 from engine.stages.signals import CallSignals
 from engine.stages.transcribe import ChannelTranscriber, Transcriber
@@ -146,6 +149,7 @@ class CallPipeline:
         channel_map: ChannelMap = ChannelMap(),
         overlap_diarisation: bool = False,
         signals: CallSignals | None = None,
+        resegmenter: PauseResegmenter | None = None,
     ):
         self.decoder = decoder
         self.transcriber = transcriber
@@ -155,6 +159,7 @@ class CallPipeline:
         self.phrase_roles = phrase_roles
         self.channel_map = channel_map
         self.signals = signals
+        self.resegmenter = resegmenter
         # Whisper's decoding leaves CPU cores idle part of the time (beam bookkeeping,
         # alignment); diarising in a second thread meanwhile measured 1.06x the time of
         # transcription alone on 2 cores, against 1.27x one after the other.
@@ -205,6 +210,7 @@ class CallPipeline:
             whisper = load_whisper(settings.whisper_model, choice, settings.cache_dir)
             transcriber = Transcriber(Transcriber.wrap(whisper, transcribe), transcribe)
         mono: MonoDiariser
+        resegmenter: PauseResegmenter | None = None
         if "diarise" not in stages:
             mono = NotLoaded("diarise")
         elif settings.mono_diarisation == "off":
@@ -220,6 +226,7 @@ class CallPipeline:
                 settings.diarise.embedding_min_seconds,
             )
             mono = PyannoteDiariser(segmentation, embedding, settings.diarise)
+            resegmenter = PauseResegmenter(embedding)
         signals = (
             build_signals(settings, choice) if "signals" in stages and settings.signals else None
         )
@@ -233,6 +240,7 @@ class CallPipeline:
             channel_map=settings.channel_map,
             overlap_diarisation=settings.overlap_diarisation,
             signals=signals,
+            resegmenter=resegmenter,
         )
 
     def __call__(
@@ -322,6 +330,8 @@ class CallPipeline:
         diarisation = (
             pending.result() if pending is not None else self.mono_diariser(samples, call_id)
         )
+        if self.resegmenter is not None:
+            diarisation = self.resegmenter(samples, diarisation)
         speakers = self.phrase_roles(diarisation, transcript.words)
         return self._finish(
             audio, call_id, [transcript], diarisation, speakers, list(transcript.words), None, hook

@@ -30,11 +30,17 @@ from engine.analytics.metrics import (
     driver_days,
 )
 from engine.analytics.reasons import SCAFFOLD_PROTOTYPES, ReasonOptions, ReasonSelector
-from engine.analytics.repeats import RepeatFinder, RepeatOptions, mentions_earlier_contact
+from engine.analytics.repeats import (
+    FcrFigure,
+    RepeatFinder,
+    RepeatOptions,
+    first_contact_resolution,
+    mentions_earlier_contact,
+)
 from engine.stages.embed import embed_texts
 from engine.store.repo import Store
 from engine.store.voc import AnalysisRecord
-from engine.types import DriverAlert, DriverDay, RepeatLink, UtteranceEmbeddings
+from engine.types import CallFacts, DriverAlert, DriverDay, RepeatLink, UtteranceEmbeddings
 from models.sentence import SentenceEncoder
 
 __all__ = ["AnalyseOptions", "AnalysisReport", "VocAnalysis"]
@@ -68,7 +74,8 @@ class AnalyseOptions:
 
 @dataclass(frozen=True)
 class AnalysisReport:
-    """What one analysis did and found."""
+    """What one analysis did and found; fcr: first-contact resolution by "driver" (id),
+    "agent" and "queue"."""
 
     embedded_calls: int
     reason_utterances: int
@@ -80,6 +87,7 @@ class AnalysisReport:
     days: tuple[DriverDay, ...]
     alerts: tuple[DriverAlert, ...]
     wall_seconds: float
+    fcr: dict[str, dict[str, FcrFigure]] = field(default_factory=dict)
 
 
 class VocAnalysis:
@@ -155,6 +163,15 @@ class VocAnalysis:
         alerts = detect_alerts(days, o.alerts, active_days=days_with_calls(facts))
         voc.save_alerts(alerts)
         active = sum(1 for d in update.drivers if d.status == "active" and d.size > 0)
+        groups: dict[str, Callable[[CallFacts], str | None]] = {
+            "driver": lambda f: None if f.driver_id is None else str(f.driver_id),
+            "agent": lambda f: f.agent_id,
+            "queue": lambda f: f.queue,
+        }
+        fcr = {
+            name: first_contact_resolution(facts, links, by, o.repeats)
+            for name, by in groups.items()
+        }
         report = AnalysisReport(
             embedded_calls=embedded,
             reason_utterances=len(reasons),
@@ -166,6 +183,7 @@ class VocAnalysis:
             days=days,
             alerts=alerts,
             wall_seconds=round(time.monotonic() - started, 3),
+            fcr=fcr,
         )
         voc.record_analysis(
             AnalysisRecord(

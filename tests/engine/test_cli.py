@@ -60,3 +60,29 @@ def test_run_then_export_with_real_models(tmp_path, capsys, espeak):
     utterances = pq.read_table(out / "utterances.parquet").to_pylist()
     assert {u["role"] for u in utterances} == {"agent", "customer"}
     assert all(u["end"] >= u["start"] for u in utterances)
+
+
+def test_analyse_and_driver_edits_from_the_command_line(tmp_path, capsys):
+    from engine.store.repo import Store
+    from tests.engine.analytics.test_analyse import MODEL, fill
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    with Store.open(url) as store:
+        fill(store)
+    store_args = ["--store", url, "--sentence-model", MODEL]
+    assert main(["analyse", *store_args]) == 0
+    out = capsys.readouterr().out
+    assert "3 drivers" in out and "1 repeat contacts" in out and "ALERT" in out
+    assert main(["drivers", "list", *store_args]) == 0
+    ids = [int(line.split()[0]) for line in capsys.readouterr().out.splitlines()]
+    assert len(ids) == 3
+    assert main(["drivers", "rename", str(ids[0]), "Card", "PIN", *store_args]) == 0
+    assert "Card PIN" in capsys.readouterr().out
+    assert main(["drivers", "merge", str(ids[1]), str(ids[2]), *store_args]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    assert main(["analyse", "--recluster", *store_args]) == 0
+    capsys.readouterr()
+    assert main(["drivers", "list", "--all", *store_args]) == 0
+    listed = capsys.readouterr().out
+    assert "Card PIN" in listed and "merged" in listed
+    assert main(["drivers", "rename", "999", "x", *store_args]) == 2

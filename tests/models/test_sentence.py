@@ -36,3 +36,12 @@ def test_minilm_loads_offline_and_puts_paraphrases_close():
     similar, different = vectors[0] @ vectors[1], vectors[0] @ vectors[2]
     assert similar > 0.6 > different
     assert encoder.encode([], 8).shape == (0, 384)
+
+
+@pytest.mark.models
+def test_the_multilingual_encoder_puts_translations_close():
+    encoder = load_sentence_encoder("use-multilingual", CPU)
+    assert encoder.name == "use-multilingual" and encoder.dim == 512
+    vectors = encoder.encode(["Perdí mi tarjeta", "I lost my card", "What is the rate?"], 2)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    assert vectors[0] @ vectors[1] > 0.6 > vectors[0] @ vectors[2]

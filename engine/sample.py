@@ -127,14 +127,20 @@ _REASONS = (
     "Why was my card declined at the supermarket this morning?",
 )
 _CUSTOMERS = ("+44 20 7946 0101", "+44 161 496 0202", "+44 113 496 0303", "+44 7700 900404")
+_IDENTITIES = (
+    "Sure, it is Alex Morgan, and the card ends in four two one seven.",
+    "Yes, my name is Priya Shah, and the card ends in nine three eight one.",
+    "It is Tom Evans, card ending five five zero two.",
+    "Sure, Grace Lee, and the last four are six one one four.",
+)
 
 
-def _script(reason: str) -> tuple[tuple[Role, str], ...]:
+def _script(reason: str, customer: int = 0) -> tuple[tuple[Role, str], ...]:
     return (
         (Role.AGENT, "Good morning, thank you for calling First Bank. How can I help?"),
         (Role.CUSTOMER, f"Hi. {reason}"),
         (Role.AGENT, "I am sorry about that. Can I take your name and the last four digits?"),
-        (Role.CUSTOMER, "Sure, it is Alex Morgan, and the card ends in four two one seven."),
+        (Role.CUSTOMER, _IDENTITIES[customer % len(_IDENTITIES)]),
         (Role.AGENT, "Thank you. I have sorted that out for you. Have a good day."),
     )
 
@@ -159,7 +165,7 @@ def make_archive(root: Path, nights: int = 2, calls_per_night: int = 3) -> list[
             stereo = index % 2 == 0
             sample = make_call(
                 folder / f"{call_id}.wav",
-                _script(_REASONS[index % len(_REASONS)]),
+                _script(_REASONS[index % len(_REASONS)], index % len(_CUSTOMERS)),
                 stereo=stereo,
                 seed=index,
             )

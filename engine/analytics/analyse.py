@@ -157,7 +157,7 @@ class VocAnalysis:
             replace(f, mentions_earlier_contact=mentions_earlier_contact(texts.get(f.call_id, "")))
             for f in voc.call_facts(o.sentence_model, o.until)
         ]
-        links = RepeatFinder(o.repeats).find(facts)
+        links = RepeatFinder(o.repeats, voc.centroids(o.sentence_model)).find(facts)
         voc.save_repeats(links)
         days = driver_days(facts, links, o.metrics)
         alerts = detect_alerts(days, o.alerts, active_days=days_with_calls(facts))

@@ -188,3 +188,33 @@ def test_links_beyond_the_window_do_not_unresolve() -> None:
     links = RepeatFinder(RepeatOptions(window_days=10)).find(calls)
     assert len(links) == 1
     assert first_contact_resolution(calls, links, lambda c: "all") == {"all": FcrFigure(2, 2, 1.0)}
+
+
+def test_a_semantically_similar_driver_makes_a_repeat() -> None:
+    calls = [call("a", 0, driver=1), call("b", 2, driver=2), call("c", 4, driver=3)]
+    unit = np.array([1.0, 0.0, 0.0], dtype=np.float32)
+    near = np.array([0.7, 0.714, 0.0], dtype=np.float32)  # cosine 0.70 to unit
+    far = np.array([0.5, 0.0, 0.866], dtype=np.float32)  # cosine 0.50
+    finder = RepeatFinder(driver_centroids={1: unit, 2: near, 3: far})
+    links = finder.find(calls)
+    assert [(x.call_id, x.earlier_call_id) for x in links] == [("b", "a")]
+    assert links[0].similarity == pytest.approx(0.7, abs=0.01)
+    assert pairs(calls) == set()  # without centroids, different drivers are different
+
+
+def test_callback_phrases_link_across_drivers_unless_it_is_something_else() -> None:
+    from dataclasses import replace
+
+    from engine.analytics.repeats import mentions_earlier_contact
+
+    assert mentions_earlier_contact("Hi, I called about this before.")
+    assert mentions_earlier_contact("This is my second call about this")
+    assert not mentions_earlier_contact("I rang recently, but this is a different thing.")
+    assert not mentions_earlier_contact("I want to close my account before I move")
+    earlier = call("a", 0, driver=1, vector=[1.0, 0.0, 0.0])
+    other = call("b", 1, driver=2, vector=[0.0, 1.0, 0.0])
+    vector = [0.6, 0.2, 0.775]  # cosine 0.6 to a, 0.2 to b: below the 0.75 of a repeat
+    back = replace(call("c", 3, driver=3, vector=vector), mentions_earlier_contact=True)
+    assert pairs([earlier, other, back]) == {("c", "a")}  # the most similar earlier call
+    off = RepeatOptions(callback_phrases=False)
+    assert pairs([earlier, other, back], off) == set()

@@ -249,7 +249,10 @@ def print_analysis(report: AnalysisReport, store: Store, out: TextIO | None = No
 def cmd_analyse(args: argparse.Namespace) -> int:
     from engine.store.repo import Store
 
-    until = datetime.fromisoformat(args.until) if args.until else None
+    try:
+        until = datetime.fromisoformat(args.until) if args.until else None
+    except ValueError as exc:
+        raise CallscopeError(f"--until {args.until!r}: not an ISO date or time") from exc
     if until is not None and until.tzinfo is None:
         until = until.replace(tzinfo=UTC)
     with Store.open(args.store) as store:

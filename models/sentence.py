@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -105,9 +104,6 @@ def load_sentence_encoder(name: str, choice: DeviceChoice) -> SentenceEncoder:
     from models.loaders import locate
 
     where = locate(name, "sentence_embedding")
-    if not where.from_hub:
-        # sentence-transformers would otherwise ask the hub about a local folder's name
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging

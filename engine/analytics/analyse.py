@@ -37,6 +37,7 @@ from engine.analytics.repeats import (
     first_contact_resolution,
     mentions_earlier_contact,
 )
+from engine.errors import ConfigError
 from engine.stages.embed import embed_texts
 from engine.store.repo import Store
 from engine.store.voc import AnalysisRecord
@@ -112,7 +113,10 @@ class VocAnalysis:
             return 0
         encoder = self.load_encoder()
         if encoder.name != self.options.sentence_model:
-            log.warning("encoder %s stores vectors as %s", encoder.name, encoder.name)
+            raise ConfigError(
+                f"the encoder stores vectors as {encoder.name!r}, but the analysis reads "
+                f"{self.options.sentence_model!r}"
+            )
         size = self.options.embed_batch_size
         selector = ReasonSelector(
             embed_texts(encoder, SCAFFOLD_PROTOTYPES, size), self.options.reasons

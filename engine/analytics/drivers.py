@@ -314,20 +314,14 @@ class DriverAnalyser:
         self, reasons: ReasonSet, assignment: Mapping[Key, int]
     ) -> dict[str, tuple[CallDriverLink, ...]]:
         """Each call's drivers ranked by their share of its reason words."""
-        weight: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
-        calls = []
+        weight: dict[str, dict[int, float]] = {}  # in call order
         for i, key in enumerate(reasons.keys):
-            call_id = key[0]
-            if call_id not in weight:
-                calls.append(call_id)
+            shares = weight.setdefault(key[0], defaultdict(float))
             driver_id = assignment.get(key)
             if driver_id is not None:
-                weight[call_id][driver_id] += float(reasons.weights[i])
-            else:
-                weight[call_id]
+                shares[driver_id] += float(reasons.weights[i])
         out: dict[str, tuple[CallDriverLink, ...]] = {}
-        for call_id in calls:
-            shares = weight[call_id]
+        for call_id, shares in weight.items():
             total = sum(shares.values())
             ranked = sorted(shares.items(), key=lambda kv: (-kv[1], kv[0]))
             links = [

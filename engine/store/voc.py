@@ -161,10 +161,14 @@ class VocStore:
                         for i, v in zip(ids, vectors, strict=True)
                     ],
                 )
-                for i, flag in zip(ids, reasons, strict=True):
-                    s.execute(
-                        update(UtteranceRow).where(UtteranceRow.id == i).values(is_reason=flag)
-                    )
+                for flag in (True, False):
+                    chosen = [i for i, r in zip(ids, reasons, strict=True) if bool(r) is flag]
+                    if chosen:
+                        s.execute(
+                            update(UtteranceRow)
+                            .where(UtteranceRow.id.in_(chosen))
+                            .values(is_reason=flag)
+                        )
 
     def reason_set(self, model: str, until: datetime | None = None) -> ReasonSet:
         """Every reason utterance with an embedding by ``model`` (calls started before

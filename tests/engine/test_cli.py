@@ -86,3 +86,26 @@ def test_analyse_and_driver_edits_from_the_command_line(tmp_path, capsys):
     listed = capsys.readouterr().out
     assert "Card PIN" in listed and "merged" in listed
     assert main(["drivers", "rename", "999", "x", *store_args]) == 2
+
+
+def test_bad_analysis_arguments_are_clear_errors(tmp_path, caplog):
+    from engine.store.repo import Store
+    from tests.engine.analytics.test_analyse import MODEL, fill
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    with Store.open(url) as store:
+        fill(store)
+    store_args = ["--store", url, "--sentence-model", MODEL]
+    assert main(["analyse", "--until", "next tuesday", *store_args]) == 2
+    assert "--until 'next tuesday': not an ISO date" in caplog.text
+    assert main(["analyse", "--cost-per-minute", "-1", *store_args]) == 2
+    assert "cost_per_minute must be >= 0" in caplog.text
+    assert main(["analyse", *store_args]) == 0
+    with Store.open(url) as store:
+        first = str(min(d.id for d in store.voc.drivers(["active"])))
+    assert main(["drivers", "rename", first, " ", *store_args]) == 2
+    assert "1 to 120 characters" in caplog.text
+    assert main(["drivers", "split", first, "--parts", "1", *store_args]) == 2
+    assert main(["drivers", "merge", first, first, *store_args]) == 2
+    assert "merged into itself" in caplog.text
+    assert main(["analyse", "--store", url, "--sentence-model", "no-such-model"]) == 2

@@ -347,6 +347,33 @@ def _add_batch_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    from engine.store.repo import Store
+
+    with Store.open(args.store) as store:
+        if args.action == "create":
+            key, text = store.keys.create(" ".join(args.name), args.role)
+            sys.stdout.write(f"{key.id} {key.role} {key.name}\n{text}\n")
+            sys.stderr.write("store this key now: it is shown only once\n")
+            return 0
+        if args.action == "revoke" and not store.keys.revoke(args.id):
+            raise CallscopeError(f"no active key {args.id}")
+        for k in store.keys.list():
+            state = "active" if k.active else f"revoked {k.revoked_at:%Y-%m-%d}"
+            sys.stdout.write(f"{k.id:4d} {k.role:8s} cs_{k.prefix}_…  {state:18s} {k.name}\n")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.main import create_app
+    from api.settings import ApiSettings
+
+    uvicorn.run(create_app(ApiSettings(store_url=args.store)), host=args.host, port=args.port)
+    return 0
+
+
 def _add_analysis_options(p: argparse.ArgumentParser, batch: bool) -> None:
     if batch:
         p.add_argument(
@@ -434,6 +461,22 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--store", default=None, help="store URL (default: embedded SQLite)")
         p.add_argument("--sentence-model", default="minilm")
     dr.set_defaults(func=cmd_drivers)
+    k = sub.add_parser("keys", help="API keys: create, list, revoke")
+    k_sub = k.add_subparsers(dest="action", required=True)
+    kc = k_sub.add_parser("create", help="a new key (shown once)")
+    kc.add_argument("name", nargs="+")
+    kc.add_argument("--role", choices=("analyst", "admin"), default="analyst")
+    kl = k_sub.add_parser("list")
+    kr = k_sub.add_parser("revoke")
+    kr.add_argument("id", type=int)
+    for p in (kc, kl, kr):
+        p.add_argument("--store", default=None, help="store URL (default: embedded SQLite)")
+    k.set_defaults(func=cmd_keys)
+    sv = sub.add_parser("serve", help="the HTTP API over the store")
+    sv.add_argument("--store", default=None, help="store URL (default: embedded SQLite)")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.set_defaults(func=cmd_serve)
     e = sub.add_parser("export", help="export stored results")
     e.add_argument("--store", default=None, help="store URL (default: the embedded SQLite store)")
     e.add_argument("--format", choices=("parquet", "csv", "jsonl"), default="parquet")

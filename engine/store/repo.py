@@ -72,6 +72,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from engine.store.keys import KeyStore
     from engine.store.voc import VocStore
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,13 @@ class Store:
         from engine.store.voc import VocStore
 
         return VocStore(self)
+
+    @property
+    def keys(self) -> KeyStore:
+        """The HTTP API's keys."""
+        from engine.store.keys import KeyStore
+
+        return KeyStore(self)
 
     @property
     def dialect(self) -> str:

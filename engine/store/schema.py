@@ -41,6 +41,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "AlertRow",
     "AnalysisRun",
+    "ApiKeyRow",
     "Base",
     "Call",
     "CallDriver",
@@ -299,6 +300,20 @@ class AnalysisRun(Base):
     repeats: Mapped[int] = mapped_column(Integer)
     alerts: Mapped[int] = mapped_column(Integer)
     wall_seconds: Mapped[float] = mapped_column(Double)
+
+
+class ApiKeyRow(Base):
+    """An API key: only a SHA-256 of its secret is kept; ``prefix`` finds the row."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String())
+    role: Mapped[str] = mapped_column(String())
+    prefix: Mapped[str] = mapped_column(String(), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AlertRow(Base):

@@ -316,6 +316,23 @@ class VocStore:
                     )
                 )
 
+    def rename_driver(self, driver_id: int, name: str) -> None:
+        """An analyst's name for a driver, kept by later analyses; logged as "rename"."""
+        with self._store._write() as s:
+            row = s.get(Driver, driver_id)
+            if row is None:
+                raise ValueError(f"no driver {driver_id}")
+            row.name, row.name_source, row.updated_at = name, "analyst", rows.now()
+            s.add(
+                DriverEdit(
+                    at=rows.now(),
+                    action="rename",
+                    driver_id=driver_id,
+                    other_id=None,
+                    details=rows.dumps({"name": name}),
+                )
+            )
+
     def driver_history(self, driver_id: int | None = None) -> list[tuple[str, int, int | None]]:
         """The audit log as (action, driver id, other id), oldest first."""
         query = select(DriverEdit.action, DriverEdit.driver_id, DriverEdit.other_id).order_by(

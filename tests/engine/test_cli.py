@@ -109,3 +109,45 @@ def test_bad_analysis_arguments_are_clear_errors(tmp_path, caplog):
     assert main(["drivers", "merge", first, first, *store_args]) == 2
     assert "merged into itself" in caplog.text
     assert main(["analyse", "--store", url, "--sentence-model", "no-such-model"]) == 2
+
+
+def test_keys_and_serve(tmp_path, capsys):
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    assert main(["keys", "create", "qa", "team", "--store", url]) == 0
+    key = capsys.readouterr().out.splitlines()[1]
+    assert key.startswith("cs_")
+    assert main(["keys", "create", "ops", "--role", "admin", "--store", url]) == 0
+    capsys.readouterr()
+    assert main(["keys", "revoke", "2", "--store", url]) == 0
+    listed = capsys.readouterr().out
+    assert "qa team" in listed and "revoked" in listed and key not in listed
+    assert main(["keys", "revoke", "2", "--store", url]) == 2
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "serve", "--store", url, "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/v1/drivers", headers={"X-API-Key": key})
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert r.status_code == 200 and r.json() == []
+        r = httpx.get(f"http://127.0.0.1:{port}/v1/calls")
+        assert r.status_code == 401
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -1,0 +1,99 @@
+"""Response models: the API's contract, separate from the engine's types."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class CallSummary(BaseModel):
+    call_id: str
+    started_at: datetime | None
+    duration: float = Field(description="seconds")
+    customer_id: str | None
+    agent_id: str | None
+    queue: str | None
+    language: str
+    channel_layout: str | None
+    driver_id: int | None = Field(description="the primary driver")
+    driver_name: str | None
+    repeat_of: str | None = Field(description="the earlier call this one repeats")
+    emotion_spikes: int
+
+
+class CallPage(BaseModel):
+    items: list[CallSummary]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
+
+
+class WordOut(BaseModel):
+    text: str
+    start: float
+    end: float
+    probability: float
+
+
+class UtteranceOut(BaseModel):
+    speaker: str
+    role: str
+    start: float
+    end: float
+    text: str
+    sentiment: float | None
+    is_reason: bool
+    words: list[WordOut]
+
+
+class SpeakerOut(BaseModel):
+    label: str
+    role: str
+    confidence: float
+    speech_seconds: float
+
+
+class SpikeOut(BaseModel):
+    start: float
+    end: float
+    speaker: str
+    role: str
+    score: float
+    sentiment: float
+    energy_delta_db: float
+    pitch_delta: float = Field(description="semitones")
+    rate_ratio: float
+    words: list[str]
+
+
+class DriverLinkOut(BaseModel):
+    driver_id: int
+    rank: int
+    score: float
+
+
+class CallDetail(BaseModel):
+    call_id: str
+    duration: float
+    language: str
+    diarisation_method: str
+    speakers: list[SpeakerOut]
+    utterances: list[UtteranceOut]
+    emotion_spikes: list[SpikeOut]
+    drivers: list[DriverLinkOut]
+    repeat_of: str | None
+
+
+class DriverOut(BaseModel):
+    id: int
+    name: str
+    status: str
+    name_source: str
+    keywords: list[str]
+    exemplars: list[str]
+    size: int = Field(description="reason utterances")
+    merged_into: int | None
+    parent_id: int | None
+
+
+class DriverRename(BaseModel):
+    name: str = Field(min_length=1, max_length=120)

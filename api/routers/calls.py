@@ -72,8 +72,8 @@ def call(call_id: str, store: StoreDep, _: AnalystDep) -> CallDetail:
     if found is None:
         raise HTTPException(404, f"no call {call_id!r}")
     signals = {s.index: s for s in found.signals}
-    links = store.voc.call_drivers().get(call_id, [])
-    repeat = next((x for x in store.voc.repeat_links() if x.call_id == call_id), None)
+    links = store.voc.call_drivers(call_id).get(call_id, [])
+    repeat = next(iter(store.voc.repeat_links(call_id)), None)
     return CallDetail(
         call_id=found.call_id,
         duration=found.duration,

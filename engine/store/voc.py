@@ -345,13 +345,15 @@ class VocStore:
         with self._store._read() as s:
             return [(a, d, o) for a, d, o in s.execute(query).tuples()]
 
-    def call_drivers(self) -> dict[str, list[CallDriverLink]]:
-        """Every call's ranked drivers."""
+    def call_drivers(self, call_id: str | None = None) -> dict[str, list[CallDriverLink]]:
+        """Every call's ranked drivers (of ``call_id`` only, when given)."""
         query = (
             select(Call.call_id, CallDriver.driver_id, CallDriver.rank, CallDriver.score)
             .join(Call, Call.id == CallDriver.call_pk)
             .order_by(Call.call_id, CallDriver.rank)
         )
+        if call_id is not None:
+            query = query.where(Call.call_id == call_id)
         out: dict[str, list[CallDriverLink]] = defaultdict(list)
         with self._store._read() as s:
             for call_id, driver_id, rank, score in s.execute(query).tuples():
@@ -453,12 +455,15 @@ class VocStore:
             if values:
                 s.execute(insert(RepeatLinkRow), values)
 
-    def repeat_links(self) -> list[RepeatLink]:
+    def repeat_links(self, call_id: str | None = None) -> list[RepeatLink]:
+        """Every repeat link (``call_id``'s only, when given), in call start order."""
         query = (
             select(Call.call_id, RepeatLinkRow)
             .join(Call, Call.id == RepeatLinkRow.call_pk)
             .order_by(Call.started_at, Call.call_id)
         )
+        if call_id is not None:
+            query = query.where(Call.call_id == call_id)
         with self._store._read() as s:
             return [
                 RepeatLink(call_id, r.earlier_call_id, r.gap_days, r.driver_id, r.similarity)

@@ -87,7 +87,9 @@ def test_reason_set_facts_drivers_repeats_and_alerts(store):
     link = RepeatLink("c1", "c0", 1.0, 1, 0.8)
     voc.save_repeats([link])
     voc.save_repeats([link])  # replaces, never duplicates
-    assert voc.repeat_links() == [link]
+    assert voc.repeat_links() == [link] == voc.repeat_links("c1")
+    assert voc.repeat_links("c0") == []
+    assert voc.call_drivers("c0") == {"c0": [CallDriverLink("c0", 1, 1, 1.0)]}
     alert = DriverAlert(1, date(2026, 11, 17), "volume", "spike", 7.0, 2.0, 0.004)
     voc.save_alerts([alert])
     assert voc.alerts() == [alert]

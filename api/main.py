@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from api import problems
-from api.routers import calls, drivers
+from api.routers import analytics, calls, drivers
 from api.settings import ApiSettings
 from engine.store.repo import Store
 
@@ -36,6 +36,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     problems.install(app)
     v1 = APIRouter(prefix="/v1")
     v1.include_router(calls.router)
+    v1.include_router(analytics.router)  # before drivers: /drivers/metrics is not an id
     v1.include_router(drivers.router)
     app.include_router(v1)
     return app

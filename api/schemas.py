@@ -97,3 +97,48 @@ class DriverOut(BaseModel):
 
 class DriverRename(BaseModel):
     name: str = Field(min_length=1, max_length=120)
+
+
+class DayOut(BaseModel):
+    day: str
+    volume: int
+    share: float
+    handle_time: float
+    cost: float
+    repeat_rate: float
+    negative_share: float
+
+
+class AlertOut(BaseModel):
+    day: str
+    metric: str
+    kind: str = Field(description="spike or trend")
+    observed: float
+    baseline: float
+    p_value: float
+
+
+class DriverMetricsOut(BaseModel):
+    driver_id: int
+    name: str | None
+    volume: int
+    share: float = Field(description="of all calls in the period")
+    handle_time: float = Field(description="mean seconds")
+    cost: float
+    repeat_rate: float
+    negative_share: float = Field(description="share of calls with an emotion spike")
+    alert: bool = Field(description="an alert was raised in the period")
+    alerts: list[AlertOut]
+    daily: list[DayOut]
+
+
+class RepeatOut(BaseModel):
+    call_id: str
+    earlier_call_id: str
+    gap_days: float
+    driver_id: int | None
+    similarity: float
+
+
+class SpikeListOut(SpikeOut):
+    call_id: str

@@ -33,6 +33,7 @@ from engine.types import (
     CallDriverLink,
     CallFacts,
     DriverAlert,
+    EmotionSpike,
     RepeatLink,
     Role,
     Utterance,
@@ -362,11 +363,12 @@ class VocStore:
 
     # ------------------------------------------------------------ facts, repeats, alerts
 
-    def call_facts(self, model: str, until: datetime | None = None) -> list[CallFacts]:
+    def call_facts(self, model: str | None, until: datetime | None = None) -> list[CallFacts]:
         """What repeats and metrics need of every call (started before ``until``), by start.
 
         driver_id: the primary driver; negative_emotion: the call has an emotion spike;
-        reason_vector: the normalised mean embedding of its reason utterances.
+        reason_vector: the normalised mean embedding of its reason utterances by ``model``
+        (None: not read).
         """
         query = select(
             Call.id,
@@ -392,11 +394,15 @@ class VocStore:
                 s.scalars(select(Flag.call_pk).where(Flag.kind == rows.SPIKE_FLAG).distinct())
             )
             sums: dict[int, np.ndarray] = {}
-            reason_vectors = s.execute(
-                select(UtteranceRow.call_pk, Embedding.vector)
-                .join(Embedding, Embedding.utterance_id == UtteranceRow.id)
-                .where(UtteranceRow.is_reason.is_(True), Embedding.model == model)
-            ).tuples()
+            reason_vectors = (
+                s.execute(
+                    select(UtteranceRow.call_pk, Embedding.vector)
+                    .join(Embedding, Embedding.utterance_id == UtteranceRow.id)
+                    .where(UtteranceRow.is_reason.is_(True), Embedding.model == model)
+                ).tuples()
+                if model is not None
+                else ()
+            )
             for pk, vector in reason_vectors:
                 v = rows.vector_of(vector)
                 sums[pk] = sums[pk] + v if pk in sums else v
@@ -469,6 +475,30 @@ class VocStore:
                 RepeatLink(call_id, r.earlier_call_id, r.gap_days, r.driver_id, r.similarity)
                 for call_id, r in s.execute(query).tuples()
             ]
+
+    def spikes(
+        self,
+        started_from: datetime | None = None,
+        started_to: datetime | None = None,
+        role: str | None = None,
+        limit: int = 100,
+    ) -> list[tuple[str, EmotionSpike]]:
+        """Emotion spikes with their call id, by call start then spike start."""
+        query = (
+            select(Call.call_id, Flag)
+            .join(Call, Call.id == Flag.call_pk)
+            .where(Flag.kind == rows.SPIKE_FLAG)
+            .order_by(Call.started_at, Call.call_id, Flag.start)
+            .limit(limit)
+        )
+        if started_from is not None:
+            query = query.where(Call.started_at >= started_from)
+        if started_to is not None:
+            query = query.where(Call.started_at < started_to)
+        if role is not None:
+            query = query.where(Flag.speaker_role == role)
+        with self._store._read() as s:
+            return [(call_id, rows.spike_of(f)) for call_id, f in s.execute(query).tuples()]
 
     def save_alerts(self, alerts: Sequence[DriverAlert]) -> None:
         """Replace every alert with ``alerts`` (recomputed from the daily figures)."""

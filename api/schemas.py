@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
+
+from engine.types import EmotionSpike
 
 
 class CallSummary(BaseModel):
@@ -63,6 +66,22 @@ class SpikeOut(BaseModel):
     pitch_delta: float = Field(description="semitones")
     rate_ratio: float
     words: list[str]
+
+
+def spike_fields(x: EmotionSpike) -> dict[str, Any]:
+    """A spike's fields as ``SpikeOut`` (and ``SpikeListOut``) take them."""
+    return {
+        "start": x.start,
+        "end": x.end,
+        "speaker": x.speaker,
+        "role": x.role.value,
+        "score": x.score,
+        "sentiment": x.sentiment,
+        "energy_delta_db": x.energy_delta_db,
+        "pitch_delta": x.pitch_delta,
+        "rate_ratio": x.rate_ratio,
+        "words": list(x.words),
+    }
 
 
 class DriverLinkOut(BaseModel):

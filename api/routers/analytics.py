@@ -8,7 +8,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from api.deps import AnalystDep, StoreDep
-from api.schemas import AlertOut, DayOut, DriverMetricsOut, RepeatOut, SpikeListOut
+from api.schemas import (
+    AlertOut,
+    DayOut,
+    DriverMetricsOut,
+    RepeatOut,
+    SpikeListOut,
+    spike_fields,
+)
 from engine.analytics.metrics import MetricsOptions
 from engine.analytics.summary import driver_periods
 
@@ -98,18 +105,6 @@ def spikes(
     start = datetime.combine(first, time.min, UTC) if first else None
     end = datetime.combine(last + timedelta(days=1), time.min, UTC) if last else None
     return [
-        SpikeListOut(
-            call_id=call_id,
-            start=x.start,
-            end=x.end,
-            speaker=x.speaker,
-            role=x.role.value,
-            score=x.score,
-            sentiment=x.sentiment,
-            energy_delta_db=x.energy_delta_db,
-            pitch_delta=x.pitch_delta,
-            rate_ratio=x.rate_ratio,
-            words=list(x.words),
-        )
+        SpikeListOut(call_id=call_id, **spike_fields(x))
         for call_id, x in store.voc.spikes(start, end, role, limit)
     ]

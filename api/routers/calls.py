@@ -17,6 +17,7 @@ from api.schemas import (
     SpikeOut,
     UtteranceOut,
     WordOut,
+    spike_fields,
 )
 from engine.store.calls import CallFilter, list_calls
 
@@ -104,21 +105,7 @@ def call(call_id: str, store: StoreDep, _: AnalystDep) -> CallDetail:
             )
             for i, u in enumerate(found.utterances)
         ],
-        emotion_spikes=[
-            SpikeOut(
-                start=x.start,
-                end=x.end,
-                speaker=x.speaker,
-                role=x.role.value,
-                score=x.score,
-                sentiment=x.sentiment,
-                energy_delta_db=x.energy_delta_db,
-                pitch_delta=x.pitch_delta,
-                rate_ratio=x.rate_ratio,
-                words=list(x.words),
-            )
-            for x in found.spikes
-        ],
+        emotion_spikes=[SpikeOut(**spike_fields(x)) for x in found.spikes],
         drivers=[DriverLinkOut(driver_id=x.driver_id, rank=x.rank, score=x.score) for x in links],
         repeat_of=repeat.earlier_call_id if repeat else None,
     )

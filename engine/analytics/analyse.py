@@ -140,10 +140,11 @@ class VocAnalysis:
         voc = self.store.voc
         embedded = self._embed_missing()
         reasons = voc.reason_set(o.sentence_model, o.until)
-        before = {d.id for d in voc.drivers()}
+        drivers = voc.drivers()
+        before = {d.id for d in drivers}
         update = self.analyser.update(
             reasons,
-            voc.drivers(),
+            drivers,
             voc.centroids(o.sentence_model),
             voc.next_driver_id(),
             recluster=self._should_recluster(len(reasons)),

@@ -46,6 +46,7 @@ from engine.store.schema import (
     Quarantine,
     Run,
     SpeakerRow,
+    StoreSetting,
     Turn,
     UtteranceRow,
 )
@@ -63,6 +64,7 @@ from engine.types import (
 
 __all__ = [
     "EXPORT_COLUMNS",
+    "STORE_SETTINGS",
     "ColumnKind",
     "ExportView",
     "LedgerEntry",
@@ -78,6 +80,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LedgerState = Literal["done", "quarantined"]
+
+STORE_SETTINGS: dict[str, tuple[str, ...]] = {"redact_pii": ("on", "off")}
+"""Store-wide settings and their values. ``redact_pii``: redact card numbers, phone numbers,
+e-mail addresses and spoken digit runs from transcripts before they are stored (on for a store
+created empty, off for one that held calls before settings existed)."""
 
 
 class StoreError(CallscopeError):
@@ -408,6 +415,27 @@ class Store:
     def count_calls(self) -> int:
         with self._read() as s:
             return s.scalar(select(func.count()).select_from(Call)) or 0
+
+    # ------------------------------------------------------------------ settings
+
+    def setting(self, key: str, default: str | None = None) -> str | None:
+        """A store-wide setting (see ``STORE_SETTINGS``), or ``default``."""
+        with self._read() as s:
+            value = s.scalar(select(StoreSetting.value).where(StoreSetting.key == key))
+            return default if value is None else value
+
+    def set_setting(self, key: str, value: str) -> None:
+        if key not in STORE_SETTINGS:
+            raise StoreError(f"unknown store setting {key!r}; known: {', '.join(STORE_SETTINGS)}")
+        if value not in STORE_SETTINGS[key]:
+            allowed = ", ".join(STORE_SETTINGS[key])
+            raise StoreError(f"store setting {key} takes {allowed}, not {value!r}")
+        with self._write() as s:
+            row = s.get(StoreSetting, key)
+            if row is None:
+                s.add(StoreSetting(key=key, value=value))
+            else:
+                row.value = value
 
     # ------------------------------------------------------------------ exports
 

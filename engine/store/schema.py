@@ -316,6 +316,15 @@ class ApiKeyRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class StoreSetting(Base):
+    """A store-wide setting (``redact_pii``: on/off)."""
+
+    __tablename__ = "store_settings"
+
+    key: Mapped[str] = mapped_column(String(), primary_key=True)
+    value: Mapped[str] = mapped_column(String())
+
+
 class AlertRow(Base):
     """A driver metric out of line with its trailing baseline on one day."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Annotated
 
@@ -9,8 +10,12 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.settings import ApiSettings
+from engine.analytics.snapshot import FactsCache, FactsSnapshot
+from engine.search import SearchError, UtteranceIndex
 from engine.store.keys import ApiKey
 from engine.store.repo import Store
+from models.errors import ModelError
+from models.sentence import SentenceEncoder
 
 _header = APIKeyHeader(name="X-API-Key", auto_error=False)
 _bearer = HTTPBearer(auto_error=False)
@@ -55,3 +60,75 @@ def require(role: str) -> Callable[[ApiKey], ApiKey]:
 
 AnalystDep = Annotated[ApiKey, Depends(require("analyst"))]
 AdminDep = Annotated[ApiKey, Depends(require("admin"))]
+
+
+class Encoders:
+    """Sentence encoders for search queries, each loaded once (on first use) per app.
+
+    threads: PyTorch's CPU threads in this process, set when an encoder loads (one query is
+    one short text: more threads only contend with the searches' matrix products; 0 leaves
+    PyTorch's default). A batch job in the same server sets its own when its models load.
+    """
+
+    def __init__(self, device: str, threads: int = 1) -> None:
+        self.device = device
+        self.threads = threads
+        self._lock = threading.Lock()
+        self._loaded: dict[str, SentenceEncoder] = {}
+
+    def get(self, model: str) -> SentenceEncoder:
+        with self._lock:
+            if model not in self._loaded:
+                from models.device import resolve_device
+                from models.sentence import load_sentence_encoder
+
+                choice = resolve_device(self.device)
+                self._loaded[model] = load_sentence_encoder(model, choice)
+                if self.threads and choice.device == "cpu":
+                    import torch
+
+                    torch.set_num_threads(self.threads)
+            return self._loaded[model]
+
+
+def get_search_index(request: Request) -> UtteranceIndex:
+    index: UtteranceIndex = request.app.state.search_index
+    return index
+
+
+SearchIndexDep = Annotated[UtteranceIndex, Depends(get_search_index)]
+
+
+def get_encoder(request: Request, store: StoreDep, index: SearchIndexDep) -> SentenceEncoder:
+    """The query encoder of the model the store's embeddings were made with (tests override
+    this with a small fake)."""
+    try:
+        model = index.prepare(store)
+    except SearchError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    try:
+        encoders: Encoders = request.app.state.encoders
+        return encoders.get(model)
+    except ModelError as exc:
+        raise HTTPException(
+            409, f"the store's embeddings are by {model!r}, which cannot be loaded here: {exc}"
+        ) from exc
+
+
+EncoderDep = Annotated[SentenceEncoder, Depends(get_encoder)]
+
+
+_facts_lock = threading.Lock()
+
+
+def get_facts(request: Request, store: StoreDep) -> FactsSnapshot:
+    """The calls' facts, repeat links and alerts of the store, re-read only after a change."""
+    with _facts_lock:
+        cache: FactsCache | None = getattr(request.app.state, "facts_cache", None)
+        if cache is None or cache.store is not store:
+            cache = FactsCache(store)
+            request.app.state.facts_cache = cache
+    return cache.get()
+
+
+FactsDep = Annotated[FactsSnapshot, Depends(get_facts)]

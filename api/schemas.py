@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from engine.types import EmotionSpike
 
@@ -55,6 +55,13 @@ class SpeakerOut(BaseModel):
     speech_seconds: float
 
 
+class TurnOut(BaseModel):
+    speaker: str
+    role: str
+    start: float
+    end: float
+
+
 class SpikeOut(BaseModel):
     start: float
     end: float
@@ -96,6 +103,7 @@ class CallDetail(BaseModel):
     language: str
     diarisation_method: str
     speakers: list[SpeakerOut]
+    turns: list[TurnOut] = Field(description="speaker turns from diarisation")
     utterances: list[UtteranceOut]
     emotion_spikes: list[SpikeOut]
     drivers: list[DriverLinkOut]
@@ -116,6 +124,20 @@ class DriverOut(BaseModel):
 
 class DriverRename(BaseModel):
     name: str = Field(min_length=1, max_length=120)
+
+
+MAX_ID = 2**31 - 1
+"""The largest driver id (a 32-bit column): larger ids are refused as invalid."""
+DriverId = Annotated[int, Field(ge=0, le=MAX_ID)]
+
+
+class DriverMerge(BaseModel):
+    target: DriverId
+    sources: list[DriverId] = Field(min_length=1, max_length=50)
+
+
+class DriverSplit(BaseModel):
+    parts: int = Field(ge=2, le=20)
 
 
 class DayOut(BaseModel):
@@ -161,3 +183,73 @@ class RepeatOut(BaseModel):
 
 class SpikeListOut(SpikeOut):
     call_id: str
+
+
+class DriverDetail(DriverOut):
+    first: str | None = Field(description="the first day of the daily series")
+    last: str | None = Field(description="the last day of the daily series")
+    daily: list[DayOut] = Field(description="the days with calls of this driver")
+    calls: list[CallSummary] = Field(description="its newest calls (primary driver)")
+    calls_next: str | None = Field(description="the next page of its calls, newest first")
+
+
+class SearchHitOut(BaseModel):
+    call_id: str
+    index: int = Field(description="the utterance's position in the call")
+    speaker: str
+    role: str
+    start: float
+    end: float
+    text: str
+    score: float = Field(description="cosine similarity to the query")
+    driver_id: int | None = Field(description="the call's primary driver")
+    started_at: datetime | None
+
+
+class SearchOut(BaseModel):
+    query: str
+    model: str = Field(description="the sentence model of the embeddings searched")
+    items: list[SearchHitOut]
+
+
+# --------------------------------------------------------------------------------------
+# Jobs and uploads (issue 5): /v1/jobs
+# --------------------------------------------------------------------------------------
+
+
+class ArchiveJobIn(BaseModel):
+    """A batch run over a folder of the server (inside one of its archive roots)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    archive: str = Field(min_length=1, max_length=4096, description="an absolute server path")
+    since: date | None = Field(None, description="only nights/calls on or after this date")
+
+
+class JobCounts(BaseModel):
+    processed: int
+    skipped: int = Field(description="calls the store already held unchanged")
+    quarantined: int
+
+
+class JobFileOut(BaseModel):
+    name: str = Field(description="the file name the client sent")
+    call_id: str
+    size_bytes: int
+    duration: float = Field(description="seconds, as the file states")
+    container: str
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: Literal["archive", "upload"]
+    status: Literal["queued", "running", "finished", "failed"]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    counts: JobCounts
+    error: str | None
+    run_id: int | None = Field(description="the batch run, once finished")
+    archive: str | None = Field(description="the archive folder (archive jobs)")
+    since: date | None
+    files: list[JobFileOut] = Field(description="the recordings (upload jobs)")

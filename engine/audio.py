@@ -32,7 +32,7 @@ from engine.config import AudioOptions
 from engine.errors import AudioError, AudioProblem
 from engine.types import AudioInfo, DecodedAudio, ms
 
-__all__ = ["AudioDecoder", "decode", "probe"]
+__all__ = ["SNIFF_BYTES", "AudioDecoder", "container_of", "decode", "probe"]
 
 logger = logging.getLogger(__name__)
 
@@ -182,17 +182,27 @@ _MAGIC: tuple[tuple[int, bytes, str], ...] = (
 )
 
 
-def _sniff(path: Path) -> str | None:
-    """The audio container a file's first bytes announce, or None."""
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(16)
-    except OSError:
-        return None
+SNIFF_BYTES = 16
+"""How many leading bytes `container_of` needs."""
+
+
+def container_of(head: bytes) -> str | None:
+    """The audio container a file's first `SNIFF_BYTES` bytes announce ("WAV", "FLAC",
+    "Ogg", "MP3" (with an ID3 tag), "MP4/M4A", "AMR", "AIFF", "AU", "CAF", "ASF/WMA"), or None."""
     for offset, magic, kind in _MAGIC:
         if head[offset : offset + len(magic)] == magic:
             return kind
     return None
+
+
+def _sniff(path: Path) -> str | None:
+    """The audio container a file's first bytes announce, or None."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+    except OSError:
+        return None
+    return container_of(head)
 
 
 def _open(path: Path) -> av.container.InputContainer:

@@ -6,39 +6,42 @@
   one transaction, so a process killed at any moment loses or duplicates nothing.
 - A recording that cannot be processed is quarantined in the store with the stage
   and the reason; the file itself is never touched, and the batch goes on.
-- Decoding runs ahead of inference in a background thread (``prefetch`` calls).
+- Where the calls are analysed is the executor's business (engine.executor): in this
+  process by default, decoding running ahead of inference in a background thread
+  (``prefetch`` calls), or on a Ray cluster (engine.ray_executor). Either way results come
+  back here and this process alone writes them, so the ledger's guarantees are the same.
+- When the store's ``redact_pii`` setting is on (read once per run, and recorded in the run's
+  settings), PII is redacted from every call before its signals are computed and it is stored.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from contextlib import closing
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from engine.archive import Discovery, MetadataSchema, content_hash, discover
-from engine.config import ChannelMap
-from engine.errors import AudioError, CallscopeError
-from engine.pipeline import ALL_STAGES, CallPipeline
+from engine.executor import ANALYSIS_ERRORS as ANALYSIS_ERRORS  # "X as X": re-exported
+from engine.executor import CallFailed, CallJob, Executor, LocalExecutor
+from engine.executor import PipelineBuilder as PipelineBuilder
+from engine.executor import channel_map_for as channel_map_for
 from engine.progress import NullProgress, ProgressHook
 from engine.store.repo import Store
-from engine.types import CallMetadata, DecodedAudio, QuarantineRecord, RunSummary, Transcript
-from models.device import release_memory
+from engine.types import CallMetadata, QuarantineRecord, RunSummary
 
 log = logging.getLogger(__name__)
-
-# Errors of one call's analysis that should quarantine it rather than stop the batch.
-ANALYSIS_ERRORS = (CallscopeError, RuntimeError, ValueError)
 
 
 @dataclass(frozen=True)
 class BatchOptions:
     """since: only nights/calls on or after this date.
     retry_quarantined: try again the files quarantined by an earlier run (same content).
-    prefetch: recordings decoded ahead of the one being analysed.
+    one_model_at_a_time / prefetch: how the default (local) executor runs: one model in
+    memory at a time; recordings decoded ahead of the one being analysed.
     schema: how the archive's metadata columns map to callscope's fields.
     """
 
@@ -49,26 +52,10 @@ class BatchOptions:
     schema: MetadataSchema = field(default_factory=MetadataSchema)
 
 
-@dataclass(frozen=True)
-class _Job:
-    meta: CallMetadata
-    content_hash: str
-
-
-def channel_map_for(meta: CallMetadata, default: ChannelMap) -> ChannelMap:
-    """The channel map the metadata states ("stereo: agent=left, customer=right"), else default."""
-    layout = (meta.channel_layout or "").strip().lower()
-    if layout.startswith("stereo") and "=" in layout:
-        return ChannelMap.parse(layout)
-    return default
-
-
-PipelineBuilder = Callable[[frozenset[str]], CallPipeline]
-
-
 @dataclass
 class _Tally:
     run_id: int
+    redact: bool = False
     quarantined: list[QuarantineRecord] = field(default_factory=list)
     processed: int = 0
     audio_seconds: float = 0.0
@@ -80,6 +67,8 @@ class NightlyBatch:
     build: makes a pipeline with the models of the given stages loaded (see
     ``CallPipeline.build``); called once with every stage, or once per stage when
     ``options.one_model_at_a_time``.
+    executor: where the calls are analysed (default: a ``LocalExecutor`` following
+    ``options.prefetch`` and ``options.one_model_at_a_time``; ``RayExecutor``: a Ray cluster).
     """
 
     def __init__(
@@ -88,16 +77,18 @@ class NightlyBatch:
         store: Store,
         options: BatchOptions = BatchOptions(),
         progress: ProgressHook | None = None,
+        executor: Executor | None = None,
     ):
         self.build = build
         self.store = store
         self.options = options
         self.progress = progress or NullProgress()
+        self.executor = executor or LocalExecutor(options.prefetch, options.one_model_at_a_time)
 
     def _plan(
         self, found: Discovery, run_id: int, quarantined: list[QuarantineRecord]
-    ) -> tuple[list[_Job], int]:
-        jobs: list[_Job] = []
+    ) -> tuple[list[CallJob], int]:
+        jobs: list[CallJob] = []
         skipped = 0
         for meta in found.duplicates:
             quarantined.append(
@@ -121,7 +112,7 @@ class NightlyBatch:
             ):
                 skipped += 1
                 continue
-            jobs.append(_Job(meta, digest))
+            jobs.append(CallJob(meta, digest))
         return jobs, skipped
 
     def _quarantine(
@@ -139,111 +130,38 @@ class NightlyBatch:
         self.progress.failed(meta.call_id, f"{stage}: {problem}: {detail}")
         return record
 
-    def _decoded(
-        self, jobs: list[_Job], decoder: Callable[[str], DecodedAudio]
-    ) -> Iterator[tuple[_Job, Future[DecodedAudio]]]:
-        """Jobs with their decoding started up to ``prefetch`` calls ahead."""
-        ahead = max(1, self.options.prefetch)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="callscope-decode") as pool:
-            queue: list[tuple[_Job, Future[DecodedAudio]]] = []
-            for job in jobs:
-                queue.append((job, pool.submit(decoder, job.meta.path)))
-                if len(queue) > ahead:
-                    yield queue.pop(0)
-            yield from queue
-
-    def _audio(
-        self, job: _Job, pending: Future[DecodedAudio], tally: _Tally
-    ) -> tuple[CallMetadata, DecodedAudio] | None:
-        """The decoded audio and the metadata completed from it, or None (quarantined)."""
-        meta = job.meta
-        self.progress.stage(meta.call_id, "decode")
-        try:
-            audio = pending.result()
-        except AudioError as exc:
-            tally.quarantined.append(
-                self._quarantine(
-                    tally.run_id, meta, job.content_hash, "decode", exc.problem.value, exc.detail
-                )
-            )
-            return None
-        if meta.channel_layout is None:
-            layout = "mono" if audio.num_channels == 1 else "stereo"
-            meta = replace(meta, channel_layout=layout, derived=(*meta.derived, "channel_layout"))
-        return meta, audio
-
-    def _failed(self, job: _Job, stage: str, exc: Exception, tally: _Tally) -> None:
-        log.exception("%s of %s failed", stage, job.meta.path)
-        tally.quarantined.append(
-            self._quarantine(
-                tally.run_id, job.meta, job.content_hash, stage, type(exc).__name__, str(exc)
-            )
-        )
-
-    def _analyse_and_store(
-        self,
-        pipeline: CallPipeline,
-        jobs: list[_Job],
-        tally: _Tally,
-        transcripts: dict[str, tuple[Transcript, ...]] | None = None,
-    ) -> None:
-        for job, pending in self._decoded(jobs, pipeline.decoder):
-            decoded = self._audio(job, pending, tally)
-            if decoded is None:
-                continue
-            meta, audio = decoded
-            try:
-                call = pipeline.analyse(
-                    audio,
-                    meta.call_id,
-                    channel_map_for(meta, pipeline.channel_map),
-                    self.progress,
-                    transcripts.pop(meta.call_id) if transcripts is not None else None,
-                )
-            except ANALYSIS_ERRORS as exc:
-                self._failed(job, "analyse", exc, tally)
-                continue
-            self.progress.stage(meta.call_id, "store")
-            self.store.save_call(tally.run_id, meta, job.content_hash, call)
-            tally.processed += 1
-            tally.audio_seconds += call.duration
-            self.progress.done(meta.call_id, call.duration)
-
-    def _transcribe_all(
-        self, pipeline: CallPipeline, jobs: list[_Job], tally: _Tally
-    ) -> dict[str, tuple[Transcript, ...]]:
-        """First pass of one-model-at-a-time: transcripts of every call, kept in memory."""
-        transcripts: dict[str, tuple[Transcript, ...]] = {}
-        for job, pending in self._decoded(jobs, pipeline.decoder):
-            decoded = self._audio(job, pending, tally)
-            if decoded is None:
-                continue
-            self.progress.stage(job.meta.call_id, "transcribe")
-            try:
-                transcripts[job.meta.call_id] = pipeline.transcribe(decoded[1])
-            except ANALYSIS_ERRORS as exc:
-                self._failed(job, "transcribe", exc, tally)
-        return transcripts
-
-    def _process(self, jobs: list[_Job], tally: _Tally) -> None:
-        if not self.options.one_model_at_a_time:
-            with self.build(ALL_STAGES) as pipeline:
-                self._analyse_and_store(pipeline, jobs, tally)
-            return
-        with self.build(frozenset({"transcribe"})) as asr:
-            transcripts = self._transcribe_all(asr, jobs, tally)
-        del asr
-        release_memory()  # Whisper's memory back before the diarisation models load
-        rest = [j for j in jobs if j.meta.call_id in transcripts]
-        with self.build(frozenset({"diarise", "signals"})) as pipeline:
-            self._analyse_and_store(pipeline, rest, tally, transcripts)
+    def _process(self, jobs: list[CallJob], tally: _Tally) -> None:
+        # closed at once if this loop stops (the executor's models and workers let go)
+        with closing(self.executor.run(self.build, jobs, tally.redact, self.progress)) as results:
+            for result in results:
+                job = result.job
+                if isinstance(result, CallFailed):
+                    tally.quarantined.append(
+                        self._quarantine(
+                            tally.run_id,
+                            job.meta,
+                            job.content_hash,
+                            result.stage,
+                            result.problem,
+                            result.detail,
+                        )
+                    )
+                    continue
+                call_id = result.meta.call_id
+                self.progress.stage(call_id, "store")
+                self.store.save_call(tally.run_id, result.meta, job.content_hash, result.call)
+                tally.processed += 1
+                tally.audio_seconds += result.call.duration
+                self.progress.done(call_id, result.call.duration)
 
     def run(self, archive: Path, settings: Mapping[str, str] | None = None) -> RunSummary:
         started = time.monotonic()
         found = discover(archive, self.options.schema, self.options.since)
         for problem in found.problems:
             log.warning("metadata: %s", problem)
-        tally = _Tally(self.store.start_run(str(archive), dict(settings or {})))
+        redact = self.store.setting("redact_pii", "on") == "on"
+        recorded = {**(settings or {}), "redact_pii": "on" if redact else "off"}
+        tally = _Tally(self.store.start_run(str(archive), recorded), redact)
         jobs, skipped = self._plan(found, tally.run_id, tally.quarantined)
         self.progress.start(len(jobs))
         try:

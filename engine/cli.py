@@ -7,6 +7,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
@@ -20,6 +21,8 @@ from engine.writers import FORMATS
 
 if TYPE_CHECKING:
     from engine.analytics.analyse import AnalysisReport
+    from engine.batch import BatchOptions
+    from engine.executor import Executor
     from engine.pipeline import CallPipeline, PipelineSettings
     from engine.store.repo import Store
     from models.sentence import SentenceEncoder
@@ -86,7 +89,9 @@ class TerminalProgress(NullProgress):
 
 def _settings(args: argparse.Namespace) -> PipelineSettings:
     from engine.pipeline import PipelineSettings
+    from engine.stages.redact import RedactOptions
 
+    region = None if args.phone_region.lower() == "none" else args.phone_region
     return PipelineSettings(
         whisper_model=args.model,
         device=args.device,
@@ -99,6 +104,7 @@ def _settings(args: argparse.Namespace) -> PipelineSettings:
         ),
         channel_map=ChannelMap.parse(args.channel_map),
         sentence_model=args.sentence_model,
+        redact=RedactOptions(phone_region=region),
     )
 
 
@@ -114,7 +120,7 @@ def _transcribe_files(
             f"unknown output formats {sorted(unknown)}; choose from {tuple(FORMATS)}"
         )
     with CallPipeline.build(_settings(args)) as pipeline:
-        failures = _run_files(pipeline, files, out, formats, progress)
+        failures = _run_files(pipeline, files, out, formats, progress, redact=args.redact)
     return 1 if failures else 0
 
 
@@ -124,6 +130,7 @@ def _run_files(
     out: Path,
     formats: tuple[str, ...],
     progress: ProgressHook,
+    redact: bool = False,
 ) -> int:
     from engine.writers import write_outputs
 
@@ -132,7 +139,7 @@ def _run_files(
     try:
         for path in files:
             try:
-                call = pipeline(path, progress=progress)
+                call = pipeline(path, progress=progress, redact=redact)
             except CallscopeError as exc:
                 failures += 1
                 log.error("%s", exc)
@@ -179,14 +186,39 @@ def _batch(args: argparse.Namespace, archive: Path) -> int:
     )
     progress: ProgressHook = NullProgress() if args.quiet else TerminalProgress()
     settings = _settings(args)
+    executor, recorded = _executor(args, options)
+    if executor is not None and not args.threads:
+        # each worker's threads are its CPU share (not every core of its machine)
+        settings = replace(settings, cpu_threads=max(1, int(args.cpus_per_worker)))
+    build = partial(CallPipeline.build, settings)
     with Store.open(args.store) as store:
-        summary = NightlyBatch(partial(CallPipeline.build, settings), store, options, progress).run(
-            archive, {"pipeline": repr(settings)}
+        summary = NightlyBatch(build, store, options, progress, executor).run(
+            archive, {"pipeline": repr(settings), **recorded}
         )
         print_summary(summary)
         if not args.no_analyse and settings.sentence_model != "off":
             _analyse(store, args, recluster=False, until=None)
     return 1 if summary.quarantined else 0
+
+
+def _executor(
+    args: argparse.Namespace, options: BatchOptions
+) -> tuple[Executor | None, dict[str, str]]:
+    """The executor ``--executor`` names (None: the batch's local default), and how to record it."""
+    if args.executor == "local":
+        return None, {}
+    from engine.ray_executor import RayExecutor, RayOptions, import_ray
+
+    if options.one_model_at_a_time:
+        raise CallscopeError("--one-model-at-a-time is for the local executor only")
+    import_ray()  # a clear error now if Ray is not installed
+    ray = RayOptions(
+        address=args.ray_address,
+        workers=args.workers,
+        cpus_per_worker=args.cpus_per_worker,
+        gpus_per_worker=args.gpus_per_worker,
+    )
+    return RayExecutor(ray), {"executor": repr(ray)}
 
 
 def _analyse(
@@ -322,6 +354,28 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _day(option: str, text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise CallscopeError(f"{option} {text!r}: not a date (YYYY-MM-DD)") from exc
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from engine.analytics.metrics import MetricsOptions
+    from engine.report.build import VocReport
+    from engine.report.data import ReportOptions, check_period
+    from engine.store.repo import Store
+
+    first, last = _day("--from", args.first), _day("--to", args.last)
+    options = ReportOptions(metrics=MetricsOptions(cost_per_minute=args.cost_per_minute))
+    check_period(first, last, options.max_days)
+    with Store.open(args.store) as store:
+        path = VocReport(store, options).write(first, last, Path(args.out))
+    sys.stdout.write(f"{path}\n")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from models.cache import materialise
     from models.registry import REGISTRY
@@ -345,6 +399,23 @@ def _add_batch_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="transcribe all calls, free Whisper, then diarise (memory for one model only)",
     )
+    p.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="where calls are analysed: this process, or Ray actors (pip install callscope[ray])",
+    )
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        help="Ray cluster: auto (this machine's, after `ray start`), ray://head:10001 "
+        "(default: $RAY_ADDRESS, else a local cluster for the run)",
+    )
+    p.add_argument("--workers", type=int, default=2, help="Ray actors (models loaded once each)")
+    p.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs each Ray actor holds")
+    p.add_argument(
+        "--gpus-per-worker", type=float, default=0.0, help="GPUs each Ray actor holds (1: one each)"
+    )
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -364,13 +435,35 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_store(args: argparse.Namespace) -> int:
+    from engine.store.repo import STORE_SETTINGS, Store
+
+    with Store.open(args.store) as store:
+        if args.action == "set":
+            store.set_setting(args.key, args.value)
+        for key, values in STORE_SETTINGS.items():
+            value = store.setting(key) or "(unset)"
+            sys.stdout.write(f"{key:12s} {value:8s} ({', '.join(values)})\n")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.main import create_app
     from api.settings import ApiSettings
+    from engine.jobs import PipelineBatchRunner
 
-    uvicorn.run(create_app(ApiSettings(store_url=args.store)), host=args.host, port=args.port)
+    settings = ApiSettings(
+        store_url=args.store,
+        search_preload=True,
+        archive_roots=tuple(Path(r) for r in args.archive_root),
+        upload_dir=Path(args.upload_dir) if args.upload_dir else None,
+        max_audio_seconds=args.max_duration,
+        job_worker=not args.no_jobs,
+    )
+    runner = PipelineBatchRunner(partial(_settings, args))  # models load at the first job
+    uvicorn.run(create_app(settings, runner), host=args.host, port=args.port)
     return 0
 
 
@@ -411,6 +504,11 @@ def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
         default="minilm",
         help="utterance embeddings: minilm, use-multilingual, a folder, hub:owner/name, off",
     )
+    p.add_argument(
+        "--phone-region",
+        default="US",
+        help="PII redaction: region of phone numbers said without a country code (GB, ...; none)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress display")
 
 
@@ -422,6 +520,11 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("files", nargs="+")
     t.add_argument("--out", default="callscope-out", help="output folder")
     t.add_argument("--formats", default=",".join(FORMATS), help="json,rttm,srt,vtt")
+    t.add_argument(
+        "--redact",
+        action="store_true",
+        help="replace card and phone numbers, e-mail addresses and spoken digit runs",
+    )
     _add_pipeline_options(t)
     t.set_defaults(func=cmd_transcribe)
     r = sub.add_parser("run", help="the nightly batch over a recording archive")
@@ -472,10 +575,28 @@ def parser() -> argparse.ArgumentParser:
     for p in (kc, kl, kr):
         p.add_argument("--store", default=None, help="store URL (default: embedded SQLite)")
     k.set_defaults(func=cmd_keys)
+    so = sub.add_parser("store", help="store-wide settings: show them, or set one")
+    so_sub = so.add_subparsers(dest="action", required=True)
+    so_show = so_sub.add_parser("show", help="the settings and their allowed values")
+    so_set = so_sub.add_parser("set", help="change a setting: redact_pii on|off")
+    so_set.add_argument("key")
+    so_set.add_argument("value")
+    for p in (so_show, so_set):
+        p.add_argument("--store", default=None, help="store URL (default: embedded SQLite)")
+    so.set_defaults(func=cmd_store)
     sv = sub.add_parser("serve", help="the HTTP API over the store")
     sv.add_argument("--store", default=None, help="store URL (default: embedded SQLite)")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument(
+        "--archive-root",
+        action="append",
+        default=[],
+        help="a server folder archive jobs may name (repeat; none: archive jobs are refused)",
+    )
+    sv.add_argument("--upload-dir", default=None, help="upload area (default: beside the store)")
+    sv.add_argument("--no-jobs", action="store_true", help="run no jobs in this process")
+    _add_pipeline_options(sv)
     sv.set_defaults(func=cmd_serve)
     e = sub.add_parser("export", help="export stored results")
     e.add_argument("--store", default=None, help="store URL (default: the embedded SQLite store)")
@@ -483,6 +604,15 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--out", default="callscope-export")
     e.add_argument("--per-call", action="store_true", help="also JSON/RTTM/SRT/VTT per call")
     e.set_defaults(func=cmd_export)
+    rp = sub.add_parser("report", help="a self-contained HTML VoC report of a period")
+    rp.add_argument("--from", dest="first", required=True, help="first UTC day, YYYY-MM-DD")
+    rp.add_argument("--to", dest="last", required=True, help="last UTC day (inclusive)")
+    rp.add_argument("--out", default="callscope-report", help="folder for report.html")
+    rp.add_argument("--store", default=None, help="store URL (default: embedded SQLite)")
+    rp.add_argument(
+        "--cost-per-minute", type=float, default=1.0, help="handle cost per minute for driver cost"
+    )
+    rp.set_defaults(func=cmd_report)
     m = sub.add_parser("models", help="list, or prepare and verify, the offline models")
     m.add_argument("action", choices=("list", "prepare"))
     m.set_defaults(func=cmd_models)

@@ -31,11 +31,20 @@ from typing import Any, TextIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from engine.errors import CallscopeError
 from engine.files import atomic_file
+from engine.store.calls import CallFilter
 from engine.store.repo import ColumnKind, ExportView, Store
 from engine.writers import write_outputs
 
-__all__ = ["EXPORT_FORMATS", "EXPORT_TABLES", "export", "export_call_files"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "EXPORT_TABLES",
+    "ExportTooLarge",
+    "export",
+    "export_call_files",
+    "export_filtered",
+]
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +106,29 @@ _WRITERS: dict[str, tuple[bool, Callable[[Any, Columns, Iterable[tuple[Any, ...]
 }
 
 
-def _export_table(view: ExportView, table: str, path: Path, fmt: str) -> None:
+class ExportTooLarge(CallscopeError):
+    """An export that would hold more rows than allowed."""
+
+    def __init__(self, table: str, rows: int, limit: int) -> None:
+        self.table, self.rows, self.limit = table, rows, limit
+        super().__init__(f"the export would hold {rows} {table} rows; the most is {limit}")
+
+
+def _export_table(
+    view: ExportView, table: str, path: Path, fmt: str, calls: CallFilter | None = None
+) -> None:
     binary, write = _WRITERS[fmt]
+    rows = view.rows(table) if calls is None else view.rows(table, calls=calls)
     with atomic_file(path, binary) as fh:
-        write(fh, view.columns(table), view.rows(table))
+        write(fh, view.columns(table), rows)
+
+
+def _check(fmt: str, tables: Sequence[str]) -> None:
+    if fmt not in _WRITERS:
+        raise ValueError(f"unknown export format {fmt!r}; known: {', '.join(EXPORT_FORMATS)}")
+    unknown = [t for t in tables if t not in EXPORT_TABLES]
+    if unknown:
+        raise ValueError(f"unknown export tables {unknown}; known: {', '.join(EXPORT_TABLES)}")
 
 
 def export(
@@ -113,11 +141,7 @@ def export(
 
     Returns the paths written. Raises ValueError for an unknown format or table.
     """
-    if fmt not in _WRITERS:
-        raise ValueError(f"unknown export format {fmt!r}; known: {', '.join(EXPORT_FORMATS)}")
-    unknown = [t for t in tables if t not in EXPORT_TABLES]
-    if unknown:
-        raise ValueError(f"unknown export tables {unknown}; known: {', '.join(EXPORT_TABLES)}")
+    _check(fmt, tables)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -131,6 +155,30 @@ def export(
             written.append(path)
             log.info("export: wrote %s", path)
     return written
+
+
+def export_filtered(
+    store: Store,
+    table: str,
+    path: Path,
+    fmt: str = "parquet",
+    calls: CallFilter | None = None,
+    max_rows: int | None = None,
+) -> int:
+    """Write one table's rows of the calls ``calls`` matches (None: every call) to ``path``
+    in ``fmt``, with the columns and values of ``export``; returns the rows written.
+
+    Counted and written in one snapshot; raises ExportTooLarge, writing nothing, when the
+    table would hold more than ``max_rows`` rows, and ValueError for an unknown format or table.
+    """
+    _check(fmt, [table])
+    with store.export_view() as view:
+        count = view.count(table, calls)
+        if max_rows is not None and count > max_rows:
+            raise ExportTooLarge(table, count, max_rows)
+        _export_table(view, table, Path(path), fmt, calls)
+    log.info("export: wrote %d %s rows to %s", count, table, path)
+    return count
 
 
 def export_call_files(

@@ -5,7 +5,8 @@ channel and diarised by channel activity; a "stereo" file whose two channels car
 the same signal is treated as the mono mix it is. Mono recordings are transcribed
 once and diarised by pyannote (re-split at the pauses between turns when one speaker holds
 almost all the speech; see engine.stages.resegment); roles then come from what each speaker
-says.
+says. When the caller asks, PII is redacted from the utterances (engine.stages.redact) before
+the signals (embeddings, sentiment, reasons) are computed from their text.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from engine.progress import NullProgress, ProgressHook
 from engine.stages.attribute import Attributor
 from engine.stages.channel_diarise import ChannelDiariser
 from engine.stages.diarise import MonoDiariser
+from engine.stages.redact import PiiRedactor, RedactOptions
 from engine.stages.resegment import PauseResegmenter
 from engine.stages.roles import ChannelRoleAssigner, PhraseRoleAssigner
 from engine.stages.signals import CallSignals
@@ -55,6 +57,8 @@ class PipelineSettings:
     sentence_model: utterance embeddings ("minilm", default; "use-multilingual"; a local
     sentence-transformers folder; hub:owner/name; "off" for none).
     signals: compute VoC signals per call (embeddings, reasons, sentiment, prosody, spikes).
+    redact: how PII is redacted when a caller asks for it (a batch into a store whose
+    ``redact_pii`` setting is on; ``callscope transcribe --redact``).
     """
 
     whisper_model: str = "base"
@@ -71,6 +75,7 @@ class PipelineSettings:
     transcribe: TranscribeOptions = field(default_factory=TranscribeOptions)
     diarise: DiariseOptions = field(default_factory=DiariseOptions)
     channel_map: ChannelMap = field(default_factory=ChannelMap)
+    redact: RedactOptions = field(default_factory=RedactOptions)
     cache_dir: Path | None = None
 
 
@@ -150,6 +155,7 @@ class CallPipeline:
         overlap_diarisation: bool = False,
         signals: CallSignals | None = None,
         resegmenter: PauseResegmenter | None = None,
+        redactor: PiiRedactor | None = None,
     ):
         self.decoder = decoder
         self.transcriber = transcriber
@@ -160,6 +166,7 @@ class CallPipeline:
         self.channel_map = channel_map
         self.signals = signals
         self.resegmenter = resegmenter
+        self.redactor = redactor or PiiRedactor()
         # Whisper's decoding leaves CPU cores idle part of the time (beam bookkeeping,
         # alignment); diarising in a second thread meanwhile measured 1.06x the time of
         # transcription alone on 2 cores, against 1.27x one after the other.
@@ -241,6 +248,7 @@ class CallPipeline:
             overlap_diarisation=settings.overlap_diarisation,
             signals=signals,
             resegmenter=resegmenter,
+            redactor=PiiRedactor(settings.redact),
         )
 
     def __call__(
@@ -249,12 +257,13 @@ class CallPipeline:
         call_id: str | None = None,
         channel_map: ChannelMap | None = None,
         progress: ProgressHook | None = None,
+        redact: bool = False,
     ) -> CallAnalysis:
         hook = progress or NullProgress()
         name = call_id or Path(path).stem
         hook.stage(name, "decode")
         audio = self.decoder(path)
-        return self.analyse(audio, name, channel_map or self.channel_map, hook)
+        return self.analyse(audio, name, channel_map or self.channel_map, hook, redact=redact)
 
     def is_stereo(self, audio: DecodedAudio) -> bool:
         """Two channels carrying different signals (a dual-mono file is a mono mix)."""
@@ -273,18 +282,29 @@ class CallPipeline:
         channel_map: ChannelMap,
         hook: ProgressHook | None = None,
         transcripts: tuple[Transcript, ...] | None = None,
+        redact: bool = False,
     ) -> CallAnalysis:
         """Analyse audio already decoded (the batch decodes ahead of inference).
 
         transcripts: the result of ``transcribe`` from an earlier pass (a batch that keeps
         one model in memory at a time); then no transcription happens here.
+        redact: replace PII in the utterances and words (``self.redactor``) after speaker
+        attribution, before the signals are computed from the text.
         """
         hook = hook or NullProgress()
         if self.is_stereo(audio):
-            return self._stereo(audio, call_id, channel_map, hook, transcripts)
-        if audio.num_channels == 2:
-            log.info("%s: both channels carry the same signal; treating it as mono", call_id)
-        return self._mono(audio, call_id, hook, transcripts)
+            call = self._stereo(audio, call_id, channel_map, hook, transcripts)
+        else:
+            if audio.num_channels == 2:
+                log.info("%s: both channels carry the same signal; treating it as mono", call_id)
+            call = self._mono(audio, call_id, hook, transcripts)
+        if redact:
+            hook.stage(call_id, "redact")
+            call = self.redactor(call).call
+        if self.signals is None:
+            return call
+        hook.stage(call_id, "signals")
+        return self.signals(call, audio)
 
     def _stereo(
         self,
@@ -352,7 +372,7 @@ class CallPipeline:
         roles = {s.label: s.role for s in speakers}
         utterances = self.attributor(words, diarisation, roles, channel_speakers=channel_speakers)
         main = max(transcripts, key=lambda t: len(t.words))
-        call = CallAnalysis(
+        return CallAnalysis(
             call_id=call_id,
             audio=audio.info,
             language=main.language,
@@ -363,7 +383,3 @@ class CallPipeline:
             utterances=utterances,
             words=tuple(words),
         )
-        if self.signals is None:
-            return call
-        hook.stage(call_id, "signals")
-        return self.signals(call, audio)

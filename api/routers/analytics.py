@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from api.deps import AnalystDep, StoreDep
+from api.deps import AnalystDep, FactsDep, StoreDep
 from api.schemas import (
     AlertOut,
     DayOut,
@@ -25,17 +25,17 @@ router = APIRouter(tags=["analytics"])
 @router.get("/drivers/metrics", response_model=list[DriverMetricsOut])
 def driver_metrics(
     store: StoreDep,
+    facts: FactsDep,
     _: AnalystDep,
-    first: date | None = None,
-    last: date | None = None,
+    first: Annotated[date | None, Query(alias="from", description="first day (inclusive)")] = None,
+    last: Annotated[date | None, Query(alias="to", description="last day (inclusive)")] = None,
     cost_per_minute: Annotated[float, Query(ge=0, le=1e6)] = 1.0,
 ) -> list[DriverMetricsOut]:
-    voc = store.voc
-    names = {d.id: d.name for d in voc.drivers()}
+    names = {d.id: d.name for d in store.voc.drivers()}
     periods = driver_periods(
-        voc.call_facts(None),
-        voc.repeat_links(),
-        voc.alerts(),
+        facts.calls,
+        facts.links,
+        facts.alerts,
         first,
         last,
         MetricsOptions(cost_per_minute=cost_per_minute),
@@ -97,8 +97,8 @@ def repeats(store: StoreDep, _: AnalystDep) -> list[RepeatOut]:
 def spikes(
     store: StoreDep,
     _: AnalystDep,
-    first: date | None = None,
-    last: date | None = None,
+    first: Annotated[date | None, Query(alias="from", description="first day (inclusive)")] = None,
+    last: Annotated[date | None, Query(alias="to", description="last day (inclusive)")] = None,
     role: Literal["agent", "customer"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[SpikeListOut]:

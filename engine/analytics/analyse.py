@@ -41,6 +41,7 @@ from engine.errors import ConfigError
 from engine.stages.embed import embed_texts
 from engine.store.repo import Store
 from engine.store.voc import AnalysisRecord
+from engine.timing import Stopwatch
 from engine.types import CallFacts, DriverAlert, DriverDay, RepeatLink, UtteranceEmbeddings
 from models.sentence import SentenceEncoder
 
@@ -89,6 +90,8 @@ class AnalysisReport:
     alerts: tuple[DriverAlert, ...]
     wall_seconds: float
     fcr: dict[str, dict[str, FcrFigure]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time per part: embed, read, clustering, store, repeats, metrics."""
 
 
 class VocAnalysis:
@@ -138,45 +141,60 @@ class VocAnalysis:
         started = time.monotonic()
         o = self.options
         voc = self.store.voc
-        embedded = self._embed_missing()
-        reasons = voc.reason_set(o.sentence_model, o.until)
-        drivers = voc.drivers()
+        watch = Stopwatch()
+        with watch.time("embed"):
+            embedded = self._embed_missing()
+        with watch.time("read"):
+            reasons = voc.reason_set(o.sentence_model, o.until)
+            drivers = voc.drivers()
+            centroids = voc.centroids(o.sentence_model)
         before = {d.id for d in drivers}
-        update = self.analyser.update(
-            reasons,
-            drivers,
-            voc.centroids(o.sentence_model),
-            voc.next_driver_id(),
-            recluster=self._should_recluster(len(reasons)),
-        )
-        voc.save_drivers(
-            o.sentence_model,
-            update.drivers,
-            update.centroids,
-            update.utterance_drivers,
-            update.call_links,
-            update.events,
-        )
-        texts = voc.call_texts(o.until)
-        facts = [
-            replace(f, mentions_earlier_contact=mentions_earlier_contact(texts.get(f.call_id, "")))
-            for f in voc.call_facts(o.sentence_model, o.until)
-        ]
-        links = RepeatFinder(o.repeats, voc.centroids(o.sentence_model)).find(facts)
-        voc.save_repeats(links)
-        days = driver_days(facts, links, o.metrics)
-        alerts = detect_alerts(days, o.alerts, active_days=days_with_calls(facts))
-        voc.save_alerts(alerts)
+        with watch.time("clustering"):
+            update = self.analyser.update(
+                reasons,
+                drivers,
+                centroids,
+                voc.next_driver_id(),
+                recluster=self._should_recluster(len(reasons)),
+            )
+        with watch.time("store"):
+            voc.save_drivers(
+                o.sentence_model,
+                update.drivers,
+                update.centroids,
+                update.utterance_drivers,
+                update.call_links,
+                update.events,
+            )
+        with watch.time("read"):
+            texts = voc.call_texts(o.until)
+            facts = [
+                replace(
+                    f, mentions_earlier_contact=mentions_earlier_contact(texts.get(f.call_id, ""))
+                )
+                for f in voc.call_facts(o.sentence_model, o.until)
+            ]
+            centroids = voc.centroids(o.sentence_model)
+        with watch.time("repeats"):
+            links = RepeatFinder(o.repeats, centroids).find(facts)
+        with watch.time("store"):
+            voc.save_repeats(links)
+        with watch.time("metrics"):
+            days = driver_days(facts, links, o.metrics)
+            alerts = detect_alerts(days, o.alerts, active_days=days_with_calls(facts))
+        with watch.time("store"):
+            voc.save_alerts(alerts)
         active = sum(1 for d in update.drivers if d.status == "active" and d.size > 0)
         groups: dict[str, Callable[[CallFacts], str | None]] = {
             "driver": lambda f: None if f.driver_id is None else str(f.driver_id),
             "agent": lambda f: f.agent_id,
             "queue": lambda f: f.queue,
         }
-        fcr = {
-            name: first_contact_resolution(facts, links, by, o.repeats)
-            for name, by in groups.items()
-        }
+        with watch.time("metrics"):
+            fcr = {
+                name: first_contact_resolution(facts, links, by, o.repeats)
+                for name, by in groups.items()
+            }
         report = AnalysisReport(
             embedded_calls=embedded,
             reason_utterances=len(reasons),
@@ -189,6 +207,7 @@ class VocAnalysis:
             alerts=alerts,
             wall_seconds=round(time.monotonic() - started, 3),
             fcr=fcr,
+            seconds=watch.seconds,
         )
         voc.record_analysis(
             AnalysisRecord(

@@ -22,7 +22,7 @@ from engine.store.schema import Call, CallDriver, Driver, Flag, RepeatLinkRow, U
 if TYPE_CHECKING:
     from engine.store.repo import Store
 
-__all__ = ["CallFilter", "CallListing", "CallPage", "list_calls"]
+__all__ = ["CallFilter", "CallListing", "CallPage", "filter_clauses", "list_calls"]
 
 
 class CursorError(CallscopeError):
@@ -82,7 +82,8 @@ def _decode(cursor: str) -> tuple[datetime | None, str]:
         raise CursorError(f"invalid cursor {cursor[:40]!r}") from exc
 
 
-def _where(f: CallFilter) -> list[Any]:
+def filter_clauses(f: CallFilter) -> list[Any]:
+    """``f`` as WHERE clauses over ``Call`` (for any query whose FROM has the calls table)."""
     clauses: list[Any] = []
     if f.started_from is not None:
         clauses.append(Call.started_at >= f.started_from)
@@ -124,19 +125,36 @@ def _exists(column: Any, *conditions: Any) -> Any:
     return select(column).where(*conditions).correlate(Call).exists()
 
 
-def list_calls(store: Store, f: CallFilter, limit: int = 50, cursor: str | None = None) -> CallPage:
-    """A page of calls matching ``f`` in (started_at, call_id) order, after ``cursor``."""
-    clauses = _where(f)
+def list_calls(
+    store: Store,
+    f: CallFilter,
+    limit: int = 50,
+    cursor: str | None = None,
+    descending: bool = False,
+) -> CallPage:
+    """A page of calls matching ``f`` in (started_at, call_id) order (newest first when
+    ``descending``), after ``cursor`` (a cursor of a page in the same order)."""
+    clauses = filter_clauses(f)
     if cursor:
         started, call_id = _decode(cursor)
-        clauses.append(
-            or_(
-                Call.started_at > started,
-                and_(Call.started_at == started, Call.call_id > call_id),
+        if descending:
+            clauses.append(
+                or_(
+                    Call.started_at < started,
+                    and_(Call.started_at == started, Call.call_id < call_id),
+                )
+                if started is not None
+                else Call.call_id < call_id
             )
-            if started is not None
-            else Call.call_id > call_id
-        )
+        else:
+            clauses.append(
+                or_(
+                    Call.started_at > started,
+                    and_(Call.started_at == started, Call.call_id > call_id),
+                )
+                if started is not None
+                else Call.call_id > call_id
+            )
     primary = (
         select(CallDriver.call_pk, CallDriver.driver_id).where(CallDriver.rank == 1).subquery()
     )
@@ -166,7 +184,13 @@ def list_calls(store: Store, f: CallFilter, limit: int = 50, cursor: str | None 
         .outerjoin(RepeatLinkRow, RepeatLinkRow.call_pk == Call.id)
         .outerjoin(spikes, spikes.c.call_pk == Call.id)
         .where(*clauses)
-        .order_by(Call.started_at, Call.call_id)
+        .order_by(
+            *(
+                (Call.started_at.desc(), Call.call_id.desc())
+                if descending
+                else (Call.started_at, Call.call_id)
+            )
+        )
         .limit(limit + 1)
     )
     with store._read() as s:

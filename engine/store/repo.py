@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import CallscopeError
 from engine.store import rows
+from engine.store.calls import CallFilter, filter_clauses
 from engine.store.connect import create_store_engine, migrate, resolve_store_url
 from engine.store.rows import EXPORT_COLUMNS, ColumnKind, export_row, words_of
 from engine.store.schema import (
@@ -74,6 +75,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from engine.store.jobs import JobStore
     from engine.store.keys import KeyStore
     from engine.store.voc import VocStore
 
@@ -160,6 +162,13 @@ class Store:
         from engine.store.keys import KeyStore
 
         return KeyStore(self)
+
+    @property
+    def jobs(self) -> JobStore:
+        """The HTTP API's jobs (batch runs over an archive folder or an upload)."""
+        from engine.store.jobs import JobStore
+
+        return JobStore(self)
 
     @property
     def dialect(self) -> str:
@@ -519,12 +528,21 @@ class ExportView:
             raise StoreError(f"unknown export table {table!r}; known: {sorted(EXPORT_COLUMNS)}")
         return EXPORT_COLUMNS[table]
 
-    def count(self, table: str) -> int:
+    def count(self, table: str, calls: CallFilter | None = None) -> int:
+        """The table's rows (of the calls ``calls`` matches only, when given)."""
         self.columns(table)  # validates the name
-        return self._session.scalar(select(func.count()).select_from(_COUNTED[table])) or 0
+        if calls is None:
+            return self._session.scalar(select(func.count()).select_from(_COUNTED[table])) or 0
+        query = _export_query(table).where(*filter_clauses(calls)).order_by(None)
+        return self._session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
-    def rows(self, table: str, batch_size: int = 2000) -> Iterator[tuple[Any, ...]]:
-        """The table's rows as tuples in ``columns(table)`` order, streamed."""
-        query = _export_query(table).execution_options(yield_per=batch_size)
-        for row in self._session.execute(query):
+    def rows(
+        self, table: str, batch_size: int = 2000, calls: CallFilter | None = None
+    ) -> Iterator[tuple[Any, ...]]:
+        """The table's rows as tuples in ``columns(table)`` order, streamed (of the calls
+        ``calls`` matches only, when given)."""
+        query = _export_query(table)
+        if calls is not None:
+            query = query.where(*filter_clauses(calls))
+        for row in self._session.execute(query.execution_options(yield_per=batch_size)):
             yield export_row(table, row)

@@ -49,6 +49,7 @@ __all__ = [
     "DriverEdit",
     "Embedding",
     "Flag",
+    "JobRow",
     "Quarantine",
     "RepeatLinkRow",
     "Run",
@@ -386,3 +387,30 @@ class Quarantine(Base):
     detail: Mapped[str] = mapped_column(Text)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class JobRow(Base):
+    """A job of the HTTP API: a batch run over an archive folder or over an upload's folder.
+
+    ``status`` moves queued -> running -> finished | failed (running goes back to queued when
+    the server stops mid-job); ``files`` is the JSON list of an upload's recordings.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index(None, "status", "created_at"), Index(None, "created_at"))
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String())
+    status: Mapped[str] = mapped_column(String())
+    source: Mapped[str] = mapped_column(Text)
+    since: Mapped[str | None] = mapped_column(String(10))
+    files: Mapped[str] = mapped_column(Text, default="[]")
+    submitted_by: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    processed: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    quarantined: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))

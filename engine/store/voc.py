@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -45,7 +45,7 @@ from engine.types import (
 if TYPE_CHECKING:
     from engine.store.repo import Store
 
-__all__ = ["AnalysisRecord", "ReasonSet", "VocStore"]
+__all__ = ["AnalysisRecord", "EmbeddingRows", "ReasonSet", "StoredUtterance", "VocStore"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,6 +66,42 @@ class ReasonSet:
 
     def __len__(self) -> int:
         return len(self.keys)
+
+
+@dataclass(frozen=True, eq=False)
+class EmbeddingRows:
+    """Utterance embeddings by one model with what search filters on, in embedding id order.
+
+    ids: embedding row ids; utterance_ids: utterance row ids; call_pks: call row ids; roles:
+    role values; reasons: the reason flags; started: each call's start as POSIX seconds (NaN:
+    unknown); vectors: (n, dim) float32 as stored; calls: call row id -> call id.
+    """
+
+    ids: np.ndarray
+    utterance_ids: np.ndarray
+    call_pks: np.ndarray
+    roles: tuple[str, ...]
+    reasons: np.ndarray
+    started: np.ndarray
+    vectors: np.ndarray
+    calls: dict[int, str]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
+class StoredUtterance:
+    """An utterance as a search hit shows it (``index``: its position in the call)."""
+
+    call_id: str
+    index: int
+    speaker: str
+    role: str
+    start: float
+    end: float
+    text: str
+    started_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -211,6 +247,114 @@ class VocStore:
             weights=np.array([max(1, len(r[3].split())) for r in found], dtype=np.float64),
             nights=tuple(r[6] for r in found),
         )
+
+    # ------------------------------------------------------------------ search
+
+    def embedding_models(self) -> dict[str, int]:
+        """How many utterance embeddings each model has in the store."""
+        query = select(Embedding.model, func.count()).group_by(Embedding.model)
+        with self._store._read() as s:
+            return {m: int(n) for m, n in s.execute(query).tuples()}
+
+    def embedding_stamp(self, model: str) -> tuple[int, int]:
+        """(count, highest row id) of ``model``'s embeddings: changes whenever any is added,
+        replaced or deleted (a replaced embedding gets a new, higher id)."""
+        query = select(func.count(), func.max(Embedding.id)).where(Embedding.model == model)
+        with self._store._read() as s:
+            count, top = s.execute(query).one()
+        return int(count or 0), int(top or 0)
+
+    def embedding_ids(self, model: str) -> np.ndarray:
+        """The row ids of ``model``'s embeddings, ascending."""
+        query = select(Embedding.id).where(Embedding.model == model).order_by(Embedding.id)
+        with self._store._read() as s:
+            return np.fromiter(s.scalars(query), dtype=np.int64)
+
+    def embedding_rows(
+        self, model: str, after_id: int = 0, batch_size: int = 20_000
+    ) -> Iterator[EmbeddingRows]:
+        """``model``'s embeddings with row ids above ``after_id``, in id order, in batches
+        of at most ``batch_size`` rows (one read transaction)."""
+        u = UtteranceRow
+        query = (
+            select(
+                Embedding.id,
+                Embedding.utterance_id,
+                u.call_pk,
+                u.role,
+                u.is_reason,
+                Embedding.vector,
+            )
+            .join(u, u.id == Embedding.utterance_id)
+            .where(Embedding.model == model, Embedding.id > after_id)
+            .order_by(Embedding.id)
+            .execution_options(yield_per=batch_size)
+        )
+        with self._store._read() as s:
+            for part in s.execute(query).tuples().partitions():
+                blob = b"".join(r[5] for r in part)
+                dim = len(part[0][5]) // 4
+                if len(blob) != 4 * dim * len(part):
+                    raise ValueError(f"embeddings by {model!r} of different sizes in the store")
+                pks = np.array([r[2] for r in part], dtype=np.int64)
+                known = np.unique(pks)
+                calls = s.execute(
+                    select(Call.id, Call.call_id, Call.started_at).where(
+                        Call.id.in_([int(pk) for pk in known])
+                    )
+                ).all()
+                starts = {pk: when.timestamp() if when else np.nan for pk, _, when in calls}
+                started = np.array([starts.get(int(pk), np.nan) for pk in known])
+                yield EmbeddingRows(
+                    ids=np.array([r[0] for r in part], dtype=np.int64),
+                    utterance_ids=np.array([r[1] for r in part], dtype=np.int64),
+                    call_pks=pks,
+                    roles=tuple(r[3] for r in part),
+                    reasons=np.array([bool(r[4]) for r in part], dtype=bool),
+                    started=started[np.searchsorted(known, pks)],
+                    vectors=np.frombuffer(blob, dtype="<f4").reshape(len(part), dim),
+                    calls={pk: call_id for pk, call_id, _ in calls},
+                )
+
+    def call_driver_stamp(self) -> tuple[int, int]:
+        """(count, highest row id) of the call-driver links: changes with every analysis or
+        driver edit that rewrites links (rewritten links get new ids)."""
+        query = select(func.count(), func.max(CallDriver.id))
+        with self._store._read() as s:
+            count, top = s.execute(query).one()
+        return int(count or 0), int(top or 0)
+
+    def primary_drivers(self) -> dict[int, int]:
+        """Call row id -> its primary driver (rank 1), for the calls that have one."""
+        query = select(CallDriver.call_pk, CallDriver.driver_id).where(CallDriver.rank == 1)
+        with self._store._read() as s:
+            return {int(pk): int(d) for pk, d in s.execute(query).tuples()}
+
+    def utterances_by_id(self, utterance_ids: Sequence[int]) -> dict[int, StoredUtterance]:
+        """The utterances with these row ids (ids no longer stored are left out)."""
+        if not utterance_ids:
+            return {}
+        u = UtteranceRow
+        query = (
+            select(
+                u.id,
+                Call.call_id,
+                u.idx,
+                u.speaker,
+                u.role,
+                u.start,
+                u.end,
+                u.text,
+                Call.started_at,
+            )
+            .join(Call, Call.id == u.call_pk)
+            .where(u.id.in_([int(i) for i in utterance_ids]))
+        )
+        with self._store._read() as s:
+            return {
+                int(r[0]): StoredUtterance(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8])
+                for r in s.execute(query).tuples()
+            }
 
     # ------------------------------------------------------------------ drivers
 
@@ -363,8 +507,11 @@ class VocStore:
 
     # ------------------------------------------------------------ facts, repeats, alerts
 
-    def call_facts(self, model: str | None, until: datetime | None = None) -> list[CallFacts]:
-        """What repeats and metrics need of every call (started before ``until``), by start.
+    def call_facts(
+        self, model: str | None, until: datetime | None = None, since: datetime | None = None
+    ) -> list[CallFacts]:
+        """What repeats and metrics need of every call (started before ``until`` and, when
+        given, at or after ``since``), by start.
 
         driver_id: the primary driver; negative_emotion: the call has an emotion spike;
         reason_vector: the normalised mean embedding of its reason utterances by ``model``
@@ -381,6 +528,8 @@ class VocStore:
         ).order_by(Call.started_at, Call.call_id)
         if until is not None:
             query = query.where(Call.started_at < until)
+        if since is not None:
+            query = query.where(Call.started_at >= since)
         with self._store._read() as s:
             calls = s.execute(query).all()
             primary = dict(
@@ -426,6 +575,29 @@ class VocStore:
                 )
             )
         return facts
+
+    def facts_version(self) -> tuple[object, ...]:
+        """A token that changes whenever ``call_facts``, ``repeat_links`` or ``alerts`` may have:
+        calls added, replaced or removed, an analysis recorded, a driver edited."""
+        with self._store._read() as s:
+            row = s.execute(
+                select(
+                    select(func.count(Call.id)).scalar_subquery(),
+                    select(func.coalesce(func.max(Call.id), 0)).scalar_subquery(),
+                    # a replaced newest call may get its old id back (SQLite): its time tells
+                    select(func.max(Call.processed_at)).scalar_subquery(),
+                    select(func.coalesce(func.max(AnalysisRun.id), 0)).scalar_subquery(),
+                    select(func.coalesce(func.max(DriverEdit.id), 0)).scalar_subquery(),
+                    select(func.count(RepeatLinkRow.call_pk)).scalar_subquery(),
+                    select(func.count(AlertRow.id)).scalar_subquery(),
+                )
+            ).one()
+        return tuple(row)
+
+    def last_call_start(self) -> datetime | None:
+        """When the newest call in the store started (None: no call with a start time)."""
+        with self._store._read() as s:
+            return s.scalar(select(func.max(Call.started_at)))
 
     def call_texts(self, until: datetime | None = None) -> dict[str, str]:
         """Each call's speech (every speaker) as one text, in utterance order."""

@@ -18,11 +18,11 @@ def test_driver_metrics_over_a_period_with_alerts(client, analyst):
     pin = next(m for m in metrics if m["repeat_rate"] > 0)
     assert pin["cost"] == round(sum(d["cost"] for d in pin["daily"]), 2)
     early = client.get(
-        "/v1/drivers/metrics", params={"last": "2026-11-20", "cost_per_minute": 2}, headers=analyst
+        "/v1/drivers/metrics", params={"to": "2026-11-20", "cost_per_minute": 2}, headers=analyst
     ).json()
     assert all(not m["alert"] for m in early)  # the spike day is outside the period
     assert sum(m["volume"] for m in early) == 31
-    bad = client.get("/v1/drivers/metrics", params={"first": "yesterday"}, headers=analyst)
+    bad = client.get("/v1/drivers/metrics", params={"from": "yesterday"}, headers=analyst)
     assert bad.status_code == 422
 
 
@@ -41,8 +41,8 @@ def test_repeats_and_spikes_lists(client, analyst, filled):
     assert [(s["call_id"], s["role"], s["words"]) for s in spikes] == [
         ("angry", "customer", ["wasted"])
     ]
-    params = {"first": "2026-11-18", "last": "2026-11-18", "role": "customer"}
+    params = {"from": "2026-11-18", "to": "2026-11-18", "role": "customer"}
     assert len(client.get("/v1/spikes", params=params, headers=analyst).json()) == 1
-    params = {"first": "2026-11-19"}
+    params = {"from": "2026-11-19"}
     assert client.get("/v1/spikes", params=params, headers=analyst).json() == []
     assert client.get("/v1/spikes", params={"role": "boss"}, headers=analyst).status_code == 422

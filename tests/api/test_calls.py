@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 
 def test_pages_cover_every_call_once_in_start_order(client, analyst, filled):
     seen, cursor = [], None
@@ -63,3 +65,53 @@ def test_drivers_and_admin_rename(client, analyst, admin):
     )
     assert clash.status_code == 400 and "already called" in clash.json()["detail"]
     assert client.get("/openapi.json").json()["info"]["title"] == "callscope"
+
+
+def test_newest_first_pages(client, analyst, filled):
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 9, "order": "desc"} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/v1/calls", params=params, headers=analyst).json()
+        seen += [(c["started_at"], c["call_id"]) for c in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted(seen, reverse=True) and len(seen) == len(filled.call_ids())
+    bad = client.get("/v1/calls", params={"order": "up"}, headers=analyst)
+    assert bad.status_code == 422
+
+
+def test_detail_has_speaker_turns_with_roles(client, analyst, filled):
+    detail = client.get("/v1/calls/r001", headers=analyst).json()
+    stored = filled.load_call("r001")
+    roles = {s.label: s.role.value for s in stored.speakers}
+    assert detail["turns"] == [
+        {"speaker": t.speaker, "role": roles[t.speaker], "start": t.start, "end": t.end}
+        for t in stored.turns
+    ]
+    assert {t["role"] for t in detail["turns"]} == {"agent", "customer"}
+
+
+def test_transcripts_and_rttm(client, analyst, filled):
+    from engine.writers import from_json, to_rttm, to_srt, to_vtt
+
+    stored = filled.load_call("r001")
+    js = client.get("/v1/calls/r001/transcript", headers=analyst)
+    assert js.status_code == 200 and js.headers["content-type"] == "application/json"
+    assert from_json(js.text) == replace(stored, signals=(), spikes=(), embeddings=None)
+    srt = client.get("/v1/calls/r001/transcript", params={"format": "srt"}, headers=analyst)
+    assert srt.headers["content-type"].startswith("application/x-subrip")
+    assert srt.text == to_srt(stored) and srt.text.startswith("1\n00:00:00,000 --> ")
+    vtt = client.get("/v1/calls/r001/transcript", params={"format": "vtt"}, headers=analyst)
+    assert vtt.headers["content-type"].startswith("text/vtt")
+    assert vtt.text == to_vtt(stored) and vtt.text.startswith("WEBVTT\n")
+    assert 'filename="r001.vtt"' in vtt.headers["content-disposition"]
+    rttm = client.get("/v1/calls/r001/rttm", headers=analyst)
+    assert rttm.headers["content-type"].startswith("text/plain")
+    assert rttm.text == to_rttm(stored) and rttm.text.startswith("SPEAKER r001 1 ")
+    for path in ("/v1/calls/nope/transcript", "/v1/calls/nope/rttm"):
+        missing = client.get(path, headers=analyst)
+        assert missing.status_code == 404 and missing.json()["detail"] == "no call 'nope'"
+    bad = client.get("/v1/calls/r001/transcript", params={"format": "doc"}, headers=analyst)
+    assert bad.status_code == 422
+    assert client.get("/v1/calls/r001/rttm").status_code == 401

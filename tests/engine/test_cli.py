@@ -151,3 +151,43 @@ def test_keys_and_serve(tmp_path, capsys):
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_store_settings_show_and_set(tmp_path, capsys, caplog):
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    assert main(["store", "show", "--store", url]) == 0
+    assert capsys.readouterr().out.split()[:2] == ["redact_pii", "on"]
+    assert main(["store", "set", "redact_pii", "off", "--store", url]) == 0
+    assert capsys.readouterr().out.split()[:2] == ["redact_pii", "off"]
+    assert main(["store", "show", "--store", url]) == 0
+    assert capsys.readouterr().out.split()[:2] == ["redact_pii", "off"]
+    assert main(["store", "set", "redact_pii", "maybe", "--store", url]) == 2
+    assert "store setting redact_pii takes on, off, not 'maybe'" in caplog.text
+    assert main(["store", "set", "colour", "blue", "--store", url]) == 2
+    assert "unknown store setting 'colour'" in caplog.text
+
+
+def test_bad_phone_region_is_a_clear_error(tmp_path, caplog):
+    code = main(["transcribe", "x.wav", "--redact", "--phone-region", "XX", "--quiet"])
+    assert code == 2
+    assert "unknown phone region 'XX'" in caplog.text
+
+
+def test_run_executor_options(tmp_path, caplog, monkeypatch):
+    from engine.batch import BatchOptions
+    from engine.cli import _executor, parser
+    from engine.ray_executor import RayExecutor, RayOptions
+
+    args = parser().parse_args(["run", str(tmp_path)])
+    assert _executor(args, BatchOptions()) == (None, {})  # local: the batch's default
+    monkeypatch.setattr("engine.ray_executor.import_ray", lambda: None)  # Ray not needed here
+    argv = ["run", str(tmp_path), "--executor", "ray", "--ray-address", "auto", "--workers", "3"]
+    args = parser().parse_args([*argv, "--gpus-per-worker", "1"])
+    executor, recorded = _executor(args, BatchOptions())
+    assert isinstance(executor, RayExecutor)
+    assert executor.options == RayOptions(address="auto", workers=3, gpus_per_worker=1.0)
+    assert recorded == {"executor": repr(executor.options)}
+    (tmp_path / "archive").mkdir()
+    run = ["run", str(tmp_path / "archive"), "--executor", "ray", "--one-model-at-a-time"]
+    assert main([*run, "--store", f"sqlite:///{tmp_path / 's.db'}", "--quiet"]) == 2
+    assert "--one-model-at-a-time is for the local executor only" in caplog.text

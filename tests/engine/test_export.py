@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.export import export, export_call_files
+from engine.export import ExportTooLarge, export, export_call_files, export_filtered
+from engine.store.calls import CallFilter
 from engine.store.repo import ExportView, Store
 from engine.store.schema import Call, CallDriver, Driver, Flag
 from engine.writers import from_json
@@ -171,3 +172,32 @@ def test_per_call_files(store, tmp_path):
     assert sorted(p.name for p in only) == [
         f"call-1.{ext}" for ext in ("json", "rttm", "srt", "vtt")
     ]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_filtered_export_holds_only_the_matching_calls(store, tmp_path, fmt):
+    fill(store)
+    add_analytics(store)  # call-1's primary driver is billing (1)
+    path = tmp_path / f"utterances.{fmt}"
+    n = export_filtered(store, "utterances", path, fmt, CallFilter(driver_id=1))
+    got = read_back(path)
+    assert n == len(got) == 2 and {r["call_id"] for r in got} == {"call-1"}
+    assert [str(r["idx"]) for r in got] == ["0", "1"]
+    calls = tmp_path / f"calls.{fmt}"
+    assert export_filtered(store, "calls", calls, fmt, CallFilter(text="EXTRA")) == 1
+    assert [r["call_id"] for r in read_back(calls)] == ["call-2"]
+    assert export_filtered(store, "calls", calls, fmt, CallFilter(agent_id="nobody")) == 0
+    assert read_back(calls) == []
+    everything = export_filtered(store, "utterances", path, fmt)
+    assert everything == len(read_back(path)) == 5
+
+
+def test_filtered_export_refuses_more_rows_than_allowed(store, tmp_path):
+    fill(store)
+    path = tmp_path / "utterances.csv"
+    with pytest.raises(ExportTooLarge, match="5 utterances rows; the most is 4"):
+        export_filtered(store, "utterances", path, "csv", None, max_rows=4)
+    assert not path.exists()
+    assert export_filtered(store, "utterances", path, "csv", None, max_rows=5) == 5
+    with pytest.raises(ValueError, match="unknown export format"):
+        export_filtered(store, "calls", path, "xlsx")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable
 from typing import Annotated
@@ -122,13 +123,22 @@ _facts_lock = threading.Lock()
 
 
 def get_facts(request: Request, store: StoreDep) -> FactsSnapshot:
-    """The calls' facts, repeat links and alerts of the store, re-read only after a change."""
+    """The calls' facts, repeat links and alerts of the store, re-read only after a change.
+
+    A new snapshot is moved out of the garbage collector's sight (``gc.freeze``): it lives
+    until the store changes, and scanning its objects in every full collection cost 0.15 s
+    every ~10 metrics requests with 10,000 calls (the p99).
+    """
     with _facts_lock:
         cache: FactsCache | None = getattr(request.app.state, "facts_cache", None)
         if cache is None or cache.store is not store:
             cache = FactsCache(store)
             request.app.state.facts_cache = cache
-    return cache.get()
+    snapshot = cache.get()
+    if getattr(request.app.state, "frozen_facts", None) is not snapshot:
+        request.app.state.frozen_facts = snapshot
+        gc.freeze()
+    return snapshot
 
 
 FactsDep = Annotated[FactsSnapshot, Depends(get_facts)]

@@ -9,6 +9,7 @@ RFC 9457 problem documents.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -70,7 +71,12 @@ def create_app(
 
 def _warm_search(app: FastAPI) -> threading.Thread:
     """Load the search index and its query encoder in the background (a failure is logged:
-    the first search tries again and reports it)."""
+    the first search tries again and reports it).
+
+    Then the objects loaded so far (the encoder's, the index's: about 600,000) are moved out
+    of the garbage collector's sight with ``gc.freeze``: they live as long as the server, and
+    scanning them in a full collection took 0.3 s, the API's p99 with 10,000 calls.
+    """
 
     def warm() -> None:
         try:
@@ -78,6 +84,8 @@ def _warm_search(app: FastAPI) -> threading.Thread:
             app.state.encoders.get(model)
         except Exception as exc:
             log.warning("search not warmed: %s", exc)
+        gc.collect()
+        gc.freeze()
 
     thread = threading.Thread(target=warm, name="callscope-search-warm", daemon=True)
     thread.start()

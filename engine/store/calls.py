@@ -158,11 +158,14 @@ def list_calls(
     primary = (
         select(CallDriver.call_pk, CallDriver.driver_id).where(CallDriver.rank == 1).subquery()
     )
+    # counted per listed row (a correlated subquery on the flags' call_pk index), not by
+    # grouping every flag of the store
+    fl = aliased(Flag)
     spikes = (
-        select(Flag.call_pk, func.count().label("n"))
-        .where(Flag.kind == rows.SPIKE_FLAG)
-        .group_by(Flag.call_pk)
-        .subquery()
+        select(func.count(fl.id))
+        .where(fl.call_pk == Call.id, fl.kind == rows.SPIKE_FLAG)
+        .correlate(Call)
+        .scalar_subquery()
     )
     query = (
         select(
@@ -177,12 +180,11 @@ def list_calls(
             primary.c.driver_id,
             Driver.name,
             RepeatLinkRow.earlier_call_id,
-            spikes.c.n,
+            spikes,
         )
         .outerjoin(primary, primary.c.call_pk == Call.id)
         .outerjoin(Driver, Driver.id == primary.c.driver_id)
         .outerjoin(RepeatLinkRow, RepeatLinkRow.call_pk == Call.id)
-        .outerjoin(spikes, spikes.c.call_pk == Call.id)
         .where(*clauses)
         .order_by(
             *(

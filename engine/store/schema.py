@@ -122,7 +122,7 @@ class Call(Base):
 
     __tablename__ = "calls"
     __table_args__ = (
-        Index(None, "started_at"),
+        Index(None, "started_at", "call_id"),  # the calls list's order and cursor
         Index(None, "customer_id"),
         Index(None, "agent_id"),
         Index(None, "night"),
@@ -360,7 +360,7 @@ class Flag(Base):
     """Something the analytics flagged in a call (an emotion spike, a repeat contact, ...)."""
 
     __tablename__ = "flags"
-    __table_args__ = (Index(None, "call_pk"), Index(None, "kind"))
+    __table_args__ = (Index(None, "call_pk", "kind"), Index(None, "kind"))
 
     id: Mapped[int] = mapped_column(BigKey, primary_key=True)
     call_pk: Mapped[int] = _call_fk()

@@ -21,6 +21,7 @@ import numpy as np
 
 from engine.audio import AudioDecoder
 from engine.config import (
+    CPU_CHANNELS_BATCH_SIZE,
     CUDA_BATCH_SIZE,
     AudioOptions,
     ChannelMap,
@@ -91,6 +92,9 @@ class NotLoaded:
     def __call__(self, *args: object, **kwargs: object) -> Any:
         raise ConfigError(f"the {self.stage!r} stage's model is not loaded in this pipeline")
 
+    def channels(self, *args: object, **kwargs: object) -> Any:
+        return self(*args, **kwargs)
+
 
 def build_signals(settings: PipelineSettings, choice: DeviceChoice) -> CallSignals:
     """The per-call VoC signals stage with its sentence encoder loaded (unless "off")."""
@@ -123,10 +127,12 @@ def build_signals(settings: PipelineSettings, choice: DeviceChoice) -> CallSigna
 
 
 def transcribe_options_for(options: TranscribeOptions, choice: DeviceChoice) -> TranscribeOptions:
-    """Fill in what depends on the device: the batch size (batched on CUDA only)."""
-    if options.batch_size is not None:
-        return options
-    return replace(options, batch_size=CUDA_BATCH_SIZE if choice.is_cuda else 1)
+    """Fill in what depends on the device: the batch sizes (see TranscribeOptions)."""
+    batch = options.batch_size or (CUDA_BATCH_SIZE if choice.is_cuda else 1)
+    channels = options.channels_batch_size or (
+        CUDA_BATCH_SIZE if choice.is_cuda else CPU_CHANNELS_BATCH_SIZE
+    )
+    return replace(options, batch_size=batch, channels_batch_size=channels)
 
 
 def is_dual_mono(samples: np.ndarray) -> bool:
@@ -215,7 +221,7 @@ class CallPipeline:
         transcriber: ChannelTranscriber = NotLoaded("transcribe")
         if "transcribe" in stages:
             whisper = load_whisper(settings.whisper_model, choice, settings.cache_dir)
-            transcriber = Transcriber(Transcriber.wrap(whisper, transcribe), transcribe)
+            transcriber = Transcriber.build(whisper, transcribe)
         mono: MonoDiariser
         resegmenter: PauseResegmenter | None = None
         if "diarise" not in stages:
@@ -272,7 +278,7 @@ class CallPipeline:
     def transcribe(self, audio: DecodedAudio) -> tuple[Transcript, ...]:
         """Transcription alone: one transcript per channel of a stereo call, else one."""
         if self.is_stereo(audio):
-            return tuple(self.transcriber(audio.channel(c), channel=c, vad=True) for c in (0, 1))
+            return self.transcriber.channels([audio.channel(0), audio.channel(1)])
         return (self.transcriber(audio.mono(), channel=0),)
 
     def analyse(

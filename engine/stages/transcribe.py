@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -57,11 +57,19 @@ class WhisperLike(Protocol):
 
 
 class ChannelTranscriber(Protocol):
-    """Speech to words for one channel (the pipeline's view of a transcription stage)."""
+    """Speech to words for one channel, or for each channel of a stereo call (the pipeline's
+    view of a transcription stage)."""
 
     def __call__(
         self, samples: np.ndarray, channel: int = 0, vad: bool | None = None
     ) -> Transcript: ...
+
+    def channels(self, channels: Sequence[np.ndarray]) -> tuple[Transcript, ...]: ...
+
+
+JOINT_GAP_S = 2.0
+"""Silence between channels laid end to end: longer than VAD's minimum silence plus its padding
+on both sides, so no speech chunk spans two channels."""
 
 
 @dataclass(frozen=True)
@@ -88,26 +96,32 @@ def _judge(segment: SegmentLike, options: TranscribeOptions) -> _Decision:
 class Transcriber:
     """Speech to words for one channel of 16 kHz float32 audio.
 
-    model: a faster-whisper WhisperModel (or BatchedInferencePipeline when
-    ``options.batch_size`` > 1; build it with ``Transcriber.wrap``).
+    model: a faster-whisper WhisperModel; batched: a BatchedInferencePipeline over it, used
+    for passes whose batch size (``options.batch_size``, ``options.channels_batch_size``) is
+    above 1 (``Transcriber.build`` makes it when one is); without it, ``model`` serves all.
     """
 
-    def __init__(self, model: WhisperLike, options: TranscribeOptions = TranscribeOptions()):
+    def __init__(
+        self,
+        model: WhisperLike,
+        options: TranscribeOptions = TranscribeOptions(),
+        batched: WhisperLike | None = None,
+    ):
         self.model = model
         self.options = options
+        self.batched = batched
 
-    @staticmethod
-    def wrap(model: Any, options: TranscribeOptions) -> WhisperLike:
-        """The batched pipeline over ``model`` when batching is asked for, else the model."""
-        if (options.batch_size or 1) > 1:
+    @classmethod
+    def build(cls, model: Any, options: TranscribeOptions) -> Transcriber:
+        """A transcriber over a WhisperModel, with the batched pipeline when a pass batches."""
+        batched: WhisperLike | None = None
+        if max(options.batch_size or 1, options.channels_batch_size or 1) > 1:
             from faster_whisper import BatchedInferencePipeline
 
-            pipeline: WhisperLike = BatchedInferencePipeline(model=model)
-            return pipeline
-        whisper: WhisperLike = model
-        return whisper
+            batched = BatchedInferencePipeline(model=model)
+        return cls(model, options, batched)
 
-    def _kwargs(self, vad: bool) -> dict[str, Any]:
+    def _kwargs(self, vad: bool, batch_size: int = 1) -> dict[str, Any]:
         o = self.options
         kwargs: dict[str, Any] = {
             "language": o.language,
@@ -125,8 +139,8 @@ class Transcriber:
                 "min_silence_duration_ms": o.vad_min_silence_ms,
                 "speech_pad_ms": o.vad_speech_pad_ms,
             }
-        if (o.batch_size or 1) > 1:
-            kwargs["batch_size"] = o.batch_size
+        if batch_size > 1:
+            kwargs["batch_size"] = batch_size
             kwargs["vad_filter"] = True  # the batched pipeline cuts on VAD
             kwargs.pop("condition_on_previous_text")
         return kwargs
@@ -139,8 +153,60 @@ class Transcriber:
         if samples.size == 0 or not np.any(samples):
             return Transcript((), self.options.language or "", 0.0, duration, channel)
         use_vad = self.options.vad_filter if vad is None else vad
+        words, language, probability = self._words(
+            samples, use_vad, channel, self.options.batch_size or 1
+        )
+        return Transcript(tuple(words), language, probability, duration, channel)
+
+    def channels(self, channels: Sequence[np.ndarray]) -> tuple[Transcript, ...]:
+        """Transcribe each channel of one call (with VAD: the other party's turns are silence
+        on a channel). With ``options.joint_channels`` the channels are laid end to end,
+        ``JOINT_GAP_S`` of silence apart, and transcribed in one pass; each word goes back to
+        its channel with that channel's times."""
+        if not self.options.joint_channels or len(channels) < 2:
+            return tuple(self(c, channel=i, vad=True) for i, c in enumerate(channels))
+        gap = np.zeros(int(JOINT_GAP_S * SAMPLE_RATE), dtype=np.float32)
+        starts, parts, position = [], [], 0
+        for c in channels:
+            starts.append(position / SAMPLE_RATE)
+            parts += [np.asarray(c, dtype=np.float32), gap]
+            position += len(c) + len(gap)
+        joined = np.concatenate(parts[:-1])
+        durations = [ms(len(c) / SAMPLE_RATE) for c in channels]
+        if not np.any(joined):
+            language = self.options.language or ""
+            return tuple(Transcript((), language, 0.0, d, i) for i, d in enumerate(durations))
+        words, language, probability = self._words(
+            joined, True, 0, self.options.channels_batch_size or 1
+        )
+        placed: list[list[Word]] = [[] for _ in channels]
+        for w in words:
+            middle = (w.start + w.end) / 2
+            i = max(
+                k for k, start in enumerate(starts) if k == 0 or middle >= start - JOINT_GAP_S / 2
+            )
+            begin = starts[i]
+            placed[i].append(
+                Word(
+                    w.text,
+                    min(max(w.start - begin, 0.0), durations[i]),
+                    min(max(w.end - begin, 0.0), durations[i]),
+                    w.probability,
+                    i,
+                )
+            )
+        return tuple(
+            Transcript(tuple(placed[i]), language, probability, durations[i], i)
+            for i in range(len(channels))
+        )
+
+    def _words(
+        self, samples: np.ndarray, use_vad: bool, channel: int, batch_size: int
+    ) -> tuple[list[Word], str, float]:
+        """The kept words of one pass over ``samples``, the language and its probability."""
         audio = np.ascontiguousarray(samples, dtype=np.float32)
-        segments, info = self.model.transcribe(audio, **self._kwargs(use_vad))
+        engine = self.batched if batch_size > 1 and self.batched is not None else self.model
+        segments, info = engine.transcribe(audio, **self._kwargs(use_vad, batch_size))
         words: list[Word] = []
         for segment in segments:
             decision = _judge(segment, self.options)
@@ -156,10 +222,4 @@ class Transcriber:
             words.extend(
                 Word(w.word, w.start, w.end, w.probability, channel) for w in segment.words or []
             )
-        return Transcript(
-            words=tuple(words),
-            language=str(info.language),
-            language_probability=round(float(info.language_probability), 4),
-            duration=duration,
-            channel=channel,
-        )
+        return words, str(info.language), round(float(info.language_probability), 4)

@@ -43,6 +43,9 @@ class FakeTranscriber:
         )
         return Transcript(words, "en", 0.99, round(duration, 3), channel)
 
+    def channels(self, channels):
+        return tuple(self(c, channel=i, vad=True) for i, c in enumerate(channels))
+
 
 class FakeDiariser:
     def __call__(self, samples, uri="call"):

@@ -37,6 +37,9 @@ class PiiTranscriber:
         ]
         return Transcript(tuple(words), "en", 0.99, round(duration, 3), channel)
 
+    def channels(self, channels):
+        return tuple(self(c, channel=i, vad=True) for i, c in enumerate(channels))
+
 
 class RecordingSignals:
     """Stands for the signals stage: keeps the texts it was given."""

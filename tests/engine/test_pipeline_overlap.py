@@ -46,6 +46,9 @@ class FakeTranscriber:
         )
         return Transcript(words, "en", 0.99, 2.0, channel)
 
+    def channels(self, channels):
+        return tuple(self(c, channel=i, vad=True) for i, c in enumerate(channels))
+
 
 def make(transcriber, diariser, overlap=True):
     return CallPipeline(

@@ -128,8 +128,58 @@ def test_cuda_choice_selects_batched_pipeline_by_configuration():
     cpu = resolve_device("auto", gpu_count=lambda: 0)
     on_gpu = transcribe_options_for(TranscribeOptions(), cuda)
     on_cpu = transcribe_options_for(TranscribeOptions(), cpu)
-    assert (on_gpu.batch_size, on_cpu.batch_size) == (16, 1)
+    assert (on_gpu.batch_size, on_gpu.channels_batch_size) == (16, 16)
+    assert (on_cpu.batch_size, on_cpu.channels_batch_size) == (1, 8)
     assert transcribe_options_for(TranscribeOptions(batch_size=4), cuda).batch_size == 4
     fake = FakeWhisper([])
-    assert isinstance(Transcriber.wrap(fake, on_gpu), BatchedInferencePipeline)
-    assert Transcriber.wrap(fake, on_cpu) is fake
+    assert isinstance(Transcriber.build(fake, on_gpu).batched, BatchedInferencePipeline)
+    unbatched = TranscribeOptions(batch_size=1, channels_batch_size=1)
+    assert Transcriber.build(fake, unbatched).batched is None
+
+
+def test_each_pass_uses_its_own_batch_size():
+    sequential, batched = FakeWhisper([]), FakeWhisper([])
+    options = TranscribeOptions(batch_size=1, channels_batch_size=8)
+    t = Transcriber(sequential, options, batched)
+    t(speech())
+    t.channels([speech(), speech()])
+    assert len(sequential.calls) == 1 and "batch_size" not in sequential.calls[0]
+    assert len(batched.calls) == 1 and batched.calls[0]["batch_size"] == 8
+
+
+def test_joint_channels_are_one_pass_and_words_return_to_their_channel_and_times():
+    # channel 0 lasts 3 s, then 2 s of silence, then channel 1 (starting at 5.0 s)
+    fake = FakeWhisper(
+        [
+            S(" Hello.", 0.0, 1.0, [W(" Hello.", 0.5, 1.0, 0.9)]),
+            S(" Hi, my card.", 5.0, 7.0, [W(" Hi,", 5.2, 5.5, 0.9), W(" card.", 6.0, 6.5, 0.8)]),
+            S(" Right.", 2.0, 3.0, [W(" Right.", 2.5, 2.9, 0.9)]),
+        ]
+    )
+    left, right = speech(3.0), speech(2.0)
+    out = Transcriber(fake).channels([left, right])
+    assert len(fake.calls) == 1 and fake.calls[0]["vad_filter"] is True
+    assert [(w.text, w.start, w.end, w.channel) for w in out[0].words] == [
+        (" Hello.", 0.5, 1.0, 0),
+        (" Right.", 2.5, 2.9, 0),
+    ]
+    assert [(w.text, w.start, w.end, w.channel) for w in out[1].words] == [
+        (" Hi,", 0.2, 0.5, 1),
+        (" card.", 1.0, 1.5, 1),
+    ]
+    assert (out[0].duration, out[1].duration) == (3.0, 2.0)
+    assert out[0].language == out[1].language == "en" and out[1].channel == 1
+
+
+def test_channels_one_pass_each_when_joint_is_off():
+    fake = FakeWhisper([S(" Hello.", 0.0, 1.0, [W(" Hello.", 0.5, 1.0, 0.9)])])
+    out = Transcriber(fake, TranscribeOptions(joint_channels=False)).channels([speech(), speech()])
+    assert len(fake.calls) == 2 and [t.channel for t in out] == [0, 1]
+    assert [w.channel for w in out[1].words] == [1]
+
+
+def test_joint_channels_of_silence_send_nothing_to_the_model():
+    fake = FakeWhisper([])
+    silent = np.zeros(16000, np.float32)
+    out = Transcriber(fake).channels([silent, silent])
+    assert fake.calls == [] and [t.words for t in out] == [(), ()]

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.types import EmotionSpike
+from engine.types import DriverDay, EmotionSpike
 
 
 class CallSummary(BaseModel):
@@ -148,6 +148,18 @@ class DayOut(BaseModel):
     cost: float
     repeat_rate: float
     negative_share: float
+
+    @classmethod
+    def of(cls, d: DriverDay) -> DayOut:
+        return cls(
+            day=d.day.isoformat(),
+            volume=d.volume,
+            share=d.share,
+            handle_time=d.handle_time,
+            cost=d.cost,
+            repeat_rate=d.repeat_rate,
+            negative_share=d.negative_share,
+        )
 
 
 class AlertOut(BaseModel):

@@ -62,18 +62,7 @@ def driver_metrics(
                 )
                 for a in p.alerts
             ],
-            daily=[
-                DayOut(
-                    day=d.day.isoformat(),
-                    volume=d.volume,
-                    share=d.share,
-                    handle_time=d.handle_time,
-                    cost=d.cost,
-                    repeat_rate=d.repeat_rate,
-                    negative_share=d.negative_share,
-                )
-                for d in p.days
-            ],
+            daily=[DayOut.of(d) for d in p.days],
         )
         for p in periods
     ]

@@ -103,19 +103,7 @@ def driver(
     daily: list[DayOut] = []
     if span is not None:
         inside = [c for c in facts.calls if span[0] <= call_day(c) <= span[1]]
-        daily = [
-            DayOut(
-                day=d.day.isoformat(),
-                volume=d.volume,
-                share=d.share,
-                handle_time=d.handle_time,
-                cost=d.cost,
-                repeat_rate=d.repeat_rate,
-                negative_share=d.negative_share,
-            )
-            for d in driver_days(inside, facts.links)
-            if d.driver_id == driver_id
-        ]
+        daily = [DayOut.of(d) for d in driver_days(inside, facts.links) if d.driver_id == driver_id]
     page = list_calls(store, CallFilter(driver_id=driver_id), DETAIL_CALLS, descending=True)
     more = None
     if page.next_cursor is not None:

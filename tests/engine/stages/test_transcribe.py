@@ -116,6 +116,8 @@ def test_bad_options_are_refused():
 
     with pytest.raises(ConfigError):
         TranscribeOptions(beam_size=0)
+    with pytest.raises(ConfigError, match="channels_batch_size must be >= 1"):
+        TranscribeOptions(channels_batch_size=0)
 
 
 def test_cuda_choice_selects_batched_pipeline_by_configuration():

@@ -62,6 +62,8 @@ BEGIN
     END IF;
 END
 \$\$;
+-- DROP DATABASE ... WITH (FORCE) must be able to stop an autovacuum worker in a test database.
+GRANT pg_signal_backend TO $ROLE;
 SQL
 
 exists=$(psql_admin -d postgres -tA -c "SELECT 1 FROM pg_database WHERE datname = '$DATABASE'")

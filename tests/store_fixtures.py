@@ -21,9 +21,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from engine.store.repo import Store
@@ -67,10 +69,25 @@ def pg_database() -> Iterator[str]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
         yield base.set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _drop_database(admin, name)
     finally:
         admin.dispose()
+
+
+def _drop_database(admin: Engine, name: str) -> None:
+    """Drop a test database, forcing only when a session of ours was left connected.
+
+    A plain DROP DATABASE stops an autovacuum worker in the database by itself; WITH (FORCE)
+    first tries to terminate every backend, and a role without pg_signal_backend may not
+    terminate an autovacuum worker, so forcing first fails whenever autovacuum happens to run.
+    """
+    with admin.connect() as conn:
+        try:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        except OperationalError as exc:
+            if not isinstance(exc.orig, psycopg.errors.ObjectInUse):
+                raise
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture()

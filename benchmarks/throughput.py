@@ -1,7 +1,7 @@
 """Throughput of the nightly batch, per stage and end to end, with accuracy alongside.
 
     python -m benchmarks run --device cpu|cuda --data ../shared/data [--model base]
-        [--batch-size N] [--language en] [--limit N] [--json out.json]
+        [--batch-size N] [--beam-size N] [--language en] [--limit N] [--json out.json]
 
 Over the labelled archive (``DATA/archive``: 138 calls of 8 kHz telephone audio), in one run:
 
@@ -36,6 +36,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -206,7 +207,9 @@ def run_peer(args: argparse.Namespace) -> dict[str, Any]:
     with VramPeak() as vram:
         began = time.perf_counter()
         for call_id, path in files:
-            kwargs = {"language": args.language} if args.language else {}
+            kwargs: dict[str, Any] = {"language": args.language} if args.language else {}
+            if args.beam_size is not None:
+                kwargs["beam_size"] = args.beam_size
             segments, info = model.transcribe(str(path), **kwargs)
             texts[call_id] = " ".join(s.text for s in segments)
             audio += info.duration
@@ -233,6 +236,8 @@ def run_callscope(args: argparse.Namespace) -> dict[str, Any]:
     from models.sentence import encoder_name, load_sentence_encoder
 
     transcribe = TranscribeOptions(language=args.language, batch_size=args.batch_size)
+    if args.beam_size is not None:
+        transcribe = replace(transcribe, beam_size=args.beam_size)
     settings = PipelineSettings(
         whisper_model=args.model,
         device=args.device,
@@ -346,7 +351,7 @@ def _side(side: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
         value = getattr(args, name)
         if value is not None:
             cmd += [f"--{name.replace('_', '-')}", str(value)]
-    for name in ("batch_size", "limit", "threads"):
+    for name in ("batch_size", "beam_size", "limit", "threads"):
         value = getattr(args, name)
         if value is not None:
             cmd += [f"--{name.replace('_', '-')}", str(value)]
@@ -414,6 +419,7 @@ def run(args: argparse.Namespace) -> int:
                 "compute_type": args.compute_type,
                 "batch_size": args.batch_size,
                 "language": args.language,
+                "beam_size": args.beam_size,
                 "threads": args.threads,
                 "limit": args.limit,
             },
@@ -438,6 +444,7 @@ def _options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compute-type", default="auto")
     p.add_argument("--batch-size", type=int, default=None, help="default: the pipeline's")
     p.add_argument("--language", default=None, help="force a language (default: detect)")
+    p.add_argument("--beam-size", type=int, default=None, help="both sides (default: 5)")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="only the first N calls")
 

@@ -9,10 +9,12 @@ returned alongside, so the output can be checked.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import shutil
 import subprocess
 import wave
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -69,6 +71,14 @@ def speak(text: str, voice: str, speed: int = 165) -> np.ndarray:
     return pcm
 
 
+@functools.lru_cache(maxsize=256)
+def _line(text: str, voice: str) -> np.ndarray:
+    """``speak``, remembered: generated archives repeat the agent's lines on every call."""
+    audio = speak(text, voice)
+    audio.setflags(write=False)
+    return audio
+
+
 def _active_bounds(x: np.ndarray) -> tuple[int, int]:
     loud = np.flatnonzero(np.abs(x) > 0.01)
     return (int(loud[0]), int(loud[-1]) + 1) if loud.size else (0, 0)
@@ -100,7 +110,7 @@ def make_call(
 ) -> SampleCall:
     """Synthesise ``script`` into a call recording at ``path``; return its true turns."""
     rng = np.random.default_rng(seed)
-    lines = [(role, speak(text, VOICES[role])) for role, text in script]
+    lines = [(role, _line(text, VOICES[role])) for role, text in script]
     total = int((sum(len(x) for _, x in lines) / RATE + gap_s * (len(lines) + 2)) * RATE)
     tracks = {Role.AGENT: np.zeros(total, np.float32), Role.CUSTOMER: np.zeros(total, np.float32)}
     turns: list[SpeakerTurn] = []
@@ -135,7 +145,8 @@ _IDENTITIES = (
 )
 
 
-def _script(reason: str, customer: int = 0) -> tuple[tuple[Role, str], ...]:
+def call_script(reason: str, customer: int = 0) -> tuple[tuple[Role, str], ...]:
+    """A short service call: greeting, the customer's reason, identification, resolution."""
     return (
         (Role.AGENT, "Good morning, thank you for calling First Bank. How can I help?"),
         (Role.CUSTOMER, f"Hi. {reason}"),
@@ -143,6 +154,48 @@ def _script(reason: str, customer: int = 0) -> tuple[tuple[Role, str], ...]:
         (Role.CUSTOMER, _IDENTITIES[customer % len(_IDENTITIES)]),
         (Role.AGENT, "Thank you. I have sorted that out for you. Have a good day."),
     )
+
+
+@dataclass(frozen=True)
+class PlannedCall:
+    """One call of a generated night: its metadata row and what is said."""
+
+    call_id: str
+    started_at: datetime
+    customer_id: str
+    agent_id: str
+    queue: str
+    stereo: bool
+    script: tuple[tuple[Role, str], ...]
+    seed: int = 0
+
+
+def write_night(folder: Path, calls: Sequence[PlannedCall]) -> list[Path]:
+    """Synthesise ``calls`` into ``folder`` with the night's ``calls.csv``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows, written = [], []
+    for call in calls:
+        sample = make_call(
+            folder / f"{call.call_id}.wav", call.script, stereo=call.stereo, seed=call.seed
+        )
+        layout = "stereo: agent=left, customer=right" if call.stereo else "mono"
+        rows.append(
+            [
+                call.call_id,
+                call.started_at.isoformat(),
+                call.customer_id,
+                call.agent_id,
+                call.queue,
+                layout,
+                sample.path.name,
+            ]
+        )
+        written.append(sample.path)
+    with (folder / "calls.csv").open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(METADATA_FIELDS)
+        out.writerows(rows)
+    return written
 
 
 def make_archive(root: Path, nights: int = 2, calls_per_night: int = 3) -> list[Path]:
@@ -156,35 +209,21 @@ def make_archive(root: Path, nights: int = 2, calls_per_night: int = 3) -> list[
     index = 0
     for night in range(nights):
         day = start + timedelta(days=night)
-        folder = root / day.strftime("%Y-%m-%d")
-        folder.mkdir(parents=True, exist_ok=True)
-        rows = []
+        planned = []
         for n in range(calls_per_night):
             at = day + timedelta(minutes=37 * n)
-            call_id = f"{at:%Y%m%d-%H%M%S}-{index:04x}"
-            stereo = index % 2 == 0
-            sample = make_call(
-                folder / f"{call_id}.wav",
-                _script(_REASONS[index % len(_REASONS)], index % len(_CUSTOMERS)),
-                stereo=stereo,
-                seed=index,
+            planned.append(
+                PlannedCall(
+                    call_id=f"{at:%Y%m%d-%H%M%S}-{index:04x}",
+                    started_at=at,
+                    customer_id=_CUSTOMERS[index % len(_CUSTOMERS)],
+                    agent_id=f"AG{1000 + index % 3}",
+                    queue="CARDS_EN",
+                    stereo=index % 2 == 0,
+                    script=call_script(_REASONS[index % len(_REASONS)], index % len(_CUSTOMERS)),
+                    seed=index,
+                )
             )
-            layout = "stereo: agent=left, customer=right" if stereo else "mono"
-            rows.append(
-                [
-                    call_id,
-                    at.isoformat(),
-                    _CUSTOMERS[index % len(_CUSTOMERS)],
-                    f"AG{1000 + index % 3}",
-                    "CARDS_EN",
-                    layout,
-                    sample.path.name,
-                ]
-            )
-            written.append(sample.path)
             index += 1
-        with (folder / "calls.csv").open("w", newline="") as fh:
-            out = csv.writer(fh)
-            out.writerow(METADATA_FIELDS)
-            out.writerows(rows)
+        written += write_night(root / day.strftime("%Y-%m-%d"), planned)
     return written

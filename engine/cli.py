@@ -100,7 +100,10 @@ def _settings(args: argparse.Namespace) -> PipelineSettings:
         mono_diarisation="off" if args.no_diarisation else "pyannote",
         audio=AudioOptions(max_duration_s=args.max_duration),
         transcribe=TranscribeOptions(
-            language=args.language, beam_size=args.beam_size, batch_size=args.batch_size
+            language=args.language,
+            language_guess=args.language_guess,
+            beam_size=args.beam_size,
+            batch_size=args.batch_size,
         ),
         channel_map=ChannelMap.parse(args.channel_map),
         sentence_model=args.sentence_model,
@@ -489,7 +492,14 @@ def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
     p.add_argument("--model", default="base", help="base, tiny.en, a folder, or hub:owner/name")
     p.add_argument("--language", default=None, help="force a language (default: detect)")
-    p.add_argument("--beam-size", type=int, default=5)
+    p.add_argument(
+        "--language-guess",
+        default="en",
+        help="the language most calls are in: saves their second decoding (never forces it)",
+    )
+    p.add_argument(
+        "--beam-size", type=int, default=None, help="default: 5 on CUDA, 1 (greedy) on CPU"
+    )
     p.add_argument(
         "--batch-size",
         type=int,

@@ -21,8 +21,10 @@ import numpy as np
 
 from engine.audio import AudioDecoder
 from engine.config import (
+    CPU_BEAM_SIZE,
     CPU_CHANNELS_BATCH_SIZE,
     CUDA_BATCH_SIZE,
+    CUDA_BEAM_SIZE,
     AudioOptions,
     ChannelMap,
     DiariseOptions,
@@ -127,12 +129,13 @@ def build_signals(settings: PipelineSettings, choice: DeviceChoice) -> CallSigna
 
 
 def transcribe_options_for(options: TranscribeOptions, choice: DeviceChoice) -> TranscribeOptions:
-    """Fill in what depends on the device: the batch sizes (see TranscribeOptions)."""
+    """Fill in what depends on the device: batch sizes and beam (see TranscribeOptions)."""
     batch = options.batch_size or (CUDA_BATCH_SIZE if choice.is_cuda else 1)
     channels = options.channels_batch_size or (
         CUDA_BATCH_SIZE if choice.is_cuda else CPU_CHANNELS_BATCH_SIZE
     )
-    return replace(options, batch_size=batch, channels_batch_size=channels)
+    beam = options.beam_size or (CUDA_BEAM_SIZE if choice.is_cuda else CPU_BEAM_SIZE)
+    return replace(options, batch_size=batch, channels_batch_size=channels, beam_size=beam)
 
 
 def is_dual_mono(samples: np.ndarray) -> bool:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from engine.config import TranscribeOptions
+from engine.stages.window_language import LanguageTap, call_language
 from engine.types import Transcript, Word, ms
 
 log = logging.getLogger(__name__)
@@ -106,26 +107,34 @@ class Transcriber:
         model: WhisperLike,
         options: TranscribeOptions = TranscribeOptions(),
         batched: WhisperLike | None = None,
+        tap: LanguageTap | None = None,
     ):
         self.model = model
         self.options = options
         self.batched = batched
+        self.tap = tap if options.language is None and options.window_language else None
 
     @classmethod
     def build(cls, model: Any, options: TranscribeOptions) -> Transcriber:
-        """A transcriber over a WhisperModel, with the batched pipeline when a pass batches."""
+        """A transcriber over a WhisperModel, with the batched pipeline when a pass batches,
+        and the language heard per window (``options.window_language``) when the model is
+        multilingual."""
         batched: WhisperLike | None = None
         if max(options.batch_size or 1, options.channels_batch_size or 1) > 1:
             from faster_whisper import BatchedInferencePipeline
 
             batched = BatchedInferencePipeline(model=model)
-        return cls(model, options, batched)
+        tap = None
+        multilingual = getattr(getattr(model, "model", None), "is_multilingual", False)
+        if options.language is None and options.window_language and multilingual:
+            tap = LanguageTap.install(model)
+        return cls(model, options, batched, tap)
 
     def _kwargs(self, vad: bool, batch_size: int = 1) -> dict[str, Any]:
         o = self.options
         kwargs: dict[str, Any] = {
             "language": o.language,
-            "beam_size": o.beam_size,
+            "beam_size": o.beam_size or 5,
             "word_timestamps": o.word_timestamps,
             "condition_on_previous_text": o.condition_on_previous_text,
             "no_speech_threshold": o.no_speech_threshold,
@@ -203,10 +212,37 @@ class Transcriber:
     def _words(
         self, samples: np.ndarray, use_vad: bool, channel: int, batch_size: int
     ) -> tuple[list[Word], str, float]:
-        """The kept words of one pass over ``samples``, the language and its probability."""
+        """The kept words of ``samples``, the language and its probability."""
+        kwargs = self._kwargs(use_vad, batch_size)
+        if self.tap is None:
+            return self._pass(samples, channel, batch_size, kwargs)
+        guess = self.options.language_guess
+        with self.tap.recording() as windows:
+            words, _, _ = self._pass(
+                samples, channel, batch_size, {**kwargs, "language": guess, "multilingual": True}
+            )
+        heard = call_language(windows)
+        if heard is None:  # nothing was decoded (no speech)
+            return words, "", 0.0
+        if not (heard.unanimous and heard.language == guess):
+            log.info(
+                "windows heard %s (%s); decoding again in %s",
+                heard.language,
+                ", ".join(w.language for w in windows),
+                heard.language,
+            )
+            words, _, _ = self._pass(
+                samples, channel, batch_size, {**kwargs, "language": heard.language}
+            )
+        return words, heard.language, heard.probability
+
+    def _pass(
+        self, samples: np.ndarray, channel: int, batch_size: int, kwargs: dict[str, Any]
+    ) -> tuple[list[Word], str, float]:
+        """One faster-whisper pass: the kept words, the language and its probability."""
         audio = np.ascontiguousarray(samples, dtype=np.float32)
         engine = self.batched if batch_size > 1 and self.batched is not None else self.model
-        segments, info = engine.transcribe(audio, **self._kwargs(use_vad, batch_size))
+        segments, info = engine.transcribe(audio, **kwargs)
         words: list[Word] = []
         for segment in segments:
             decision = _judge(segment, self.options)

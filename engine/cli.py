@@ -104,6 +104,7 @@ def _settings(args: argparse.Namespace) -> PipelineSettings:
             language_guess=args.language_guess,
             beam_size=args.beam_size,
             batch_size=args.batch_size,
+            channels_batch_size=args.channels_batch_size,
         ),
         channel_map=ChannelMap.parse(args.channel_map),
         sentence_model=args.sentence_model,
@@ -505,6 +506,12 @@ def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="batched inference (default: 16 on CUDA, 1 on CPU)",
+    )
+    p.add_argument(
+        "--channels-batch-size",
+        type=int,
+        default=None,
+        help="batch of the joint pass over a stereo call's channels (default: 16 CUDA, 8 CPU)",
     )
     p.add_argument("--channel-map", default="agent=left,customer=right")
     p.add_argument("--max-duration", type=float, default=4 * 3600.0, help="seconds")

@@ -6,7 +6,15 @@ from enum import StrEnum
 
 from models.errors import ModelError
 
-__all__ = ["AudioError", "AudioProblem", "CallscopeError", "ConfigError", "ModelError"]
+__all__ = [
+    "AudioError",
+    "AudioProblem",
+    "CallscopeError",
+    "ConfigError",
+    "ModelError",
+    "OutOfMemory",
+    "is_out_of_memory",
+]
 
 
 class CallscopeError(Exception):
@@ -42,3 +50,25 @@ class AudioError(CallscopeError):
 
 class ConfigError(CallscopeError):
     """An option value that makes no sense."""
+
+
+class OutOfMemory(CallscopeError):
+    """A model ran out of (GPU) memory at a batch size: the run stops rather than quarantine
+    every call, and the message names the batch size and the option that sets it."""
+
+    def __init__(self, stage: str, batch_size: int, option: str, detail: str) -> None:
+        self.stage = stage
+        self.batch_size = batch_size
+        self.option = option
+        super().__init__(
+            f"out of memory in {stage} at batch size {batch_size}: lower {option} "
+            f"(now {batch_size}), or free the device's memory ({detail})"
+        )
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA out-of-memory as CTranslate2 ("CUDA failed with error out of memory") and torch
+    (torch.cuda.OutOfMemoryError, "CUDA out of memory") raise it, or a host MemoryError."""
+    if isinstance(exc, MemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()

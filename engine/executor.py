@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from engine.config import ChannelMap
-from engine.errors import AudioError, CallscopeError
+from engine.errors import AudioError, CallscopeError, OutOfMemory
 from engine.pipeline import ALL_STAGES, CallPipeline
 from engine.progress import ProgressHook
 from engine.types import CallAnalysis, CallMetadata, DecodedAudio, Transcript
@@ -135,6 +135,8 @@ def analyse_call(
             transcripts,
             redact=redact,
         )
+    except OutOfMemory:
+        raise  # the batch size, not the call: stop the run (a rerun resumes)
     except ANALYSIS_ERRORS as exc:
         return failed(job, "analyse", exc)
     return CallDone(job, meta, call)
@@ -187,9 +189,13 @@ class LocalExecutor:
                 continue
             progress.stage(job.meta.call_id, "transcribe")
             try:
-                yield job.meta.call_id, pipeline.transcribe(decoded[1])
+                transcripts = pipeline.transcribe(decoded[1])
+            except OutOfMemory:
+                raise
             except ANALYSIS_ERRORS as exc:
                 yield failed(job, "transcribe", exc)
+            else:
+                yield job.meta.call_id, transcripts
 
     def run(
         self,

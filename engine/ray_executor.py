@@ -29,7 +29,7 @@ from functools import partial
 from types import ModuleType
 from typing import Any
 
-from engine.errors import CallscopeError, ConfigError
+from engine.errors import CallscopeError, ConfigError, OutOfMemory
 from engine.executor import (
     CallFailed,
     CallJob,
@@ -218,6 +218,10 @@ class _Pool:
             except self.lost as exc:
                 yield from self._worker_died(self.sent[ref][0], exc)
                 continue
+            except self.ray.exceptions.RayTaskError as exc:
+                if isinstance(exc.cause, OutOfMemory):  # stops the run, as in the local executor
+                    raise exc.cause from exc
+                raise
             yield from self._finish(ref, result)
 
     def _started(self, ref: Any) -> None:

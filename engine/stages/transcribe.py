@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from engine.config import TranscribeOptions
+from engine.errors import OutOfMemory, is_out_of_memory
 from engine.stages.window_language import LanguageTap, call_language
 from engine.types import Transcript, Word, ms
 
@@ -186,7 +187,7 @@ class Transcriber:
             language = self.options.language or ""
             return tuple(Transcript((), language, 0.0, d, i) for i, d in enumerate(durations))
         words, language, probability = self._words(
-            joined, True, 0, self.options.channels_batch_size or 1
+            joined, True, 0, self.options.channels_batch_size or 1, joint=True
         )
         placed: list[list[Word]] = [[] for _ in channels]
         for w in words:
@@ -210,16 +211,20 @@ class Transcriber:
         )
 
     def _words(
-        self, samples: np.ndarray, use_vad: bool, channel: int, batch_size: int
+        self, samples: np.ndarray, use_vad: bool, channel: int, batch_size: int, joint: bool = False
     ) -> tuple[list[Word], str, float]:
         """The kept words of ``samples``, the language and its probability."""
         kwargs = self._kwargs(use_vad, batch_size)
         if self.tap is None:
-            return self._pass(samples, channel, batch_size, kwargs)
+            return self._pass(samples, channel, batch_size, kwargs, joint)
         guess = self.options.language_guess
         with self.tap.recording() as windows:
             words, _, _ = self._pass(
-                samples, channel, batch_size, {**kwargs, "language": guess, "multilingual": True}
+                samples,
+                channel,
+                batch_size,
+                {**kwargs, "language": guess, "multilingual": True},
+                joint,
             )
         heard = call_language(windows)
         if heard is None:  # nothing was decoded (no speech)
@@ -232,20 +237,33 @@ class Transcriber:
                 heard.language,
             )
             words, _, _ = self._pass(
-                samples, channel, batch_size, {**kwargs, "language": heard.language}
+                samples, channel, batch_size, {**kwargs, "language": heard.language}, joint
             )
         return words, heard.language, heard.probability
 
     def _pass(
-        self, samples: np.ndarray, channel: int, batch_size: int, kwargs: dict[str, Any]
+        self,
+        samples: np.ndarray,
+        channel: int,
+        batch_size: int,
+        kwargs: dict[str, Any],
+        joint: bool = False,
     ) -> tuple[list[Word], str, float]:
-        """One faster-whisper pass: the kept words, the language and its probability."""
+        """One faster-whisper pass: the kept words, the language and its probability.
+        joint: the pass over a stereo call's channels laid end to end (``channels_batch_size``;
+        named in an out-of-memory error)."""
         audio = np.ascontiguousarray(samples, dtype=np.float32)
         engine = self.batched if batch_size > 1 and self.batched is not None else self.model
-        segments, info = engine.transcribe(audio, **kwargs)
+        try:
+            segments, info = engine.transcribe(audio, **kwargs)
+            kept = [(s, _judge(s, self.options)) for s in segments]
+        except (RuntimeError, MemoryError) as exc:
+            if not is_out_of_memory(exc):
+                raise
+            option = "--channels-batch-size" if joint else "--batch-size"
+            raise OutOfMemory("transcription", batch_size, option, str(exc)) from exc
         words: list[Word] = []
-        for segment in segments:
-            decision = _judge(segment, self.options)
+        for segment, decision in kept:
             if not decision.keep:
                 log.info(
                     "dropped segment %.2f-%.2f %r: %s",

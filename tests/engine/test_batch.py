@@ -17,6 +17,7 @@ from engine.archive import METADATA_FIELDS
 from engine.audio import AudioDecoder
 from engine.batch import BatchOptions, NightlyBatch, channel_map_for
 from engine.config import AudioOptions, ChannelMap
+from engine.errors import OutOfMemory
 from engine.pipeline import CallPipeline, NotLoaded
 from engine.stages.attribute import Attributor
 from engine.stages.channel_diarise import ChannelDiariser
@@ -28,15 +29,16 @@ from tests.bad_files import MAX_DURATION_S, expected_by_name, write_bad_files
 
 
 class FakeTranscriber:
-    def __init__(self, explode_on: str | None = None):
+    def __init__(self, explode_on: str | None = None, error: BaseException | None = None):
         self.explode_on = explode_on
+        self.error = error or KeyboardInterrupt()  # the process dying mid-call
         self.calls = 0
 
     def __call__(self, samples, channel=0, vad=None):
         self.calls += 1
         duration = len(samples) / 16000
         if self.explode_on is not None and self.calls == int(self.explode_on):
-            raise KeyboardInterrupt  # stands for the process dying mid-call
+            raise self.error
         words = (
             Word(" Thank you for calling, how can I help?", 0.1, duration / 2),
             Word(f" Channel {channel} words", duration / 2 + 0.1, duration - 0.1, 0.9, channel),
@@ -220,6 +222,23 @@ def staged_builder(built: list[frozenset[str]]):
         )
 
     return build
+
+
+@pytest.mark.parametrize("one_model_at_a_time", [False, True])
+def test_out_of_memory_stops_the_run_without_quarantining_then_a_rerun_resumes(
+    store, archive, one_model_at_a_time
+):
+    root, ids = archive
+    oom = OutOfMemory("transcription", 16, "--batch-size", "CUDA failed with error out of memory")
+    pipeline = fake_pipeline(FakeTranscriber(explode_on="5", error=oom))
+    with pytest.raises(OutOfMemory, match="batch size 16: lower --batch-size"):
+        run(store, root, pipeline=pipeline, one_model_at_a_time=one_model_at_a_time)
+    assert store.quarantined() == []
+    done_before = set(store.call_ids())
+    assert len(done_before) < 7
+    rerun = run(store, root)
+    assert rerun.processed == 7 - len(done_before) and rerun.quarantined == ()
+    assert sorted(store.call_ids()) == sorted(ids)
 
 
 def test_one_model_at_a_time_gives_the_same_results(store, archive, tmp_path):

@@ -43,3 +43,17 @@ def test_embedder_names_the_model_and_gives_one_row_per_utterance():
     out = UtteranceEmbedder(LengthEncoder(), EmbedOptions(batch_size=8)).embed(utterances)
     assert out.model == "length" and out.vectors.shape == (2, 3) and out.dim == 3
     assert UtteranceEmbedder(LengthEncoder()).embed([]).vectors.shape == (0, 3)
+
+
+class OutOfMemoryEncoder(LengthEncoder):
+    def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
+def test_out_of_memory_names_the_embedding_batch_size():
+    import pytest
+
+    from engine.errors import OutOfMemory
+
+    with pytest.raises(OutOfMemory, match=r"batch size 256: lower EmbedOptions.batch_size"):
+        embed_texts(OutOfMemoryEncoder(), ["a", "b"], 256)

@@ -187,3 +187,26 @@ def test_joint_channels_of_silence_send_nothing_to_the_model():
     silent = np.zeros(16000, np.float32)
     out = Transcriber(fake).channels([silent, silent])
     assert fake.calls == [] and [t.words for t in out] == [(), ()]
+
+
+@dataclass
+class OutOfMemoryWhisper:
+    message: str = "CUDA failed with error out of memory"
+
+    def transcribe(self, audio, **kwargs):
+        raise RuntimeError(self.message)
+
+
+def test_out_of_memory_names_the_batch_size_of_the_pass():
+    from engine.errors import OutOfMemory
+
+    options = TranscribeOptions(batch_size=16, channels_batch_size=12, window_language=False)
+    t = Transcriber(OutOfMemoryWhisper(), options, OutOfMemoryWhisper())
+    with pytest.raises(OutOfMemory, match=r"batch size 16: lower --batch-size \(now 16\)"):
+        t(speech())
+    with pytest.raises(OutOfMemory, match="batch size 12: lower --channels-batch-size"):
+        t.channels([speech(), speech()])
+    other = Transcriber(OutOfMemoryWhisper("shape mismatch"), options)
+    with pytest.raises(RuntimeError, match="shape mismatch") as caught:
+        other(speech())
+    assert not isinstance(caught.value, OutOfMemory)

@@ -54,6 +54,7 @@ class Checkpoint:
     analysis_wall_s: float
     drivers: int
     repeats: int
+    mode: str = ""
 
 
 @dataclass
@@ -171,6 +172,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     analysis_wall_s=round(analysis_wall, 2),
                     drivers=report.active_drivers,
                     repeats=len(report.repeats),
+                    mode=report.mode,
                 )
             )
             logging.getLogger("scaling").warning("%s", checkpoints[-1])

@@ -40,6 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from engine.batch import NightlyBatch  # noqa: E402
 from engine.cli import print_summary  # noqa: E402
+from engine.config import TranscribeOptions  # noqa: E402
 from engine.pipeline import CallPipeline, PipelineSettings  # noqa: E402
 from engine.progress import NullProgress  # noqa: E402
 from engine.ray_executor import RayExecutor, RayOptions  # noqa: E402
@@ -218,6 +219,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1, help="model threads per process")
     ap.add_argument("--model", default="base")
+    ap.add_argument("--beam-size", type=int, default=None, help="default: the pipeline's")
     ap.add_argument("--kill-after", type=int, default=-1, help="default: a third of the calls")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -230,7 +232,11 @@ def main() -> int:
         archive = subset(archive, args.limit, work / "archive")
     total = sum(1 for _ in archive.glob("*/*.wav"))
     kill = total // 3 if args.kill_after < 0 else args.kill_after
-    settings = PipelineSettings(whisper_model=args.model, cpu_threads=args.threads)
+    settings = PipelineSettings(
+        whisper_model=args.model,
+        cpu_threads=args.threads,
+        transcribe=TranscribeOptions(beam_size=args.beam_size),
+    )
     local_url, ray_url = f"sqlite:///{work / 'local.db'}", f"sqlite:///{work / 'ray.db'}"
     print(f"archive {archive}: {total} recordings; stores in {work}")
 

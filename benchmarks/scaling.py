@@ -117,6 +117,7 @@ def banking77_reasons(data: Path) -> list[str]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from engine.analytics.analyse import AnalyseOptions, VocAnalysis
     from engine.batch import BatchOptions, NightlyBatch
+    from engine.config import TranscribeOptions
     from engine.pipeline import CallPipeline, PipelineSettings
     from engine.progress import StageTimer
     from engine.sample import write_night
@@ -126,7 +127,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     work = Path(tempfile.mkdtemp(prefix="callscope-scaling-"))
     archive = work / "archive"
-    settings = PipelineSettings(whisper_model=args.model, device=args.device)
+    settings = PipelineSettings(
+        whisper_model=args.model,
+        device=args.device,
+        transcribe=TranscribeOptions(beam_size=args.beam_size),
+    )
     store = Store.open(f"sqlite:///{work}/callscope.db")
     store.set_setting("redact_pii", "off")
     began = time.perf_counter()
@@ -217,6 +222,7 @@ def main() -> int:
     ap.add_argument("--nights", default="10,20,70,200,700", help="calls per night, in order")
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--model", default="base")
+    ap.add_argument("--beam-size", type=int, default=None, help="default: the pipeline's")
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None)

@@ -69,6 +69,9 @@ class ChannelTranscriber(Protocol):
     def channels(self, channels: Sequence[np.ndarray]) -> tuple[Transcript, ...]: ...
 
 
+WHISPER_BEAM_SIZE = 5
+"""Whisper's reference beam, for a Transcriber used without the pipeline's device defaults."""
+
 JOINT_GAP_S = 2.0
 """Silence between channels laid end to end: longer than VAD's minimum silence plus its padding
 on both sides, so no speech chunk spans two channels."""
@@ -135,7 +138,7 @@ class Transcriber:
         o = self.options
         kwargs: dict[str, Any] = {
             "language": o.language,
-            "beam_size": o.beam_size or 5,
+            "beam_size": o.beam_size or WHISPER_BEAM_SIZE,
             "word_timestamps": o.word_timestamps,
             "condition_on_previous_text": o.condition_on_previous_text,
             "no_speech_threshold": o.no_speech_threshold,

@@ -132,7 +132,7 @@ def test_cuda_choice_selects_batched_pipeline_by_configuration():
     on_cpu = transcribe_options_for(TranscribeOptions(), cpu)
     assert (on_gpu.batch_size, on_gpu.channels_batch_size) == (16, 16)
     assert (on_cpu.batch_size, on_cpu.channels_batch_size) == (1, 8)
-    assert (on_gpu.beam_size, on_cpu.beam_size) == (5, 1)
+    assert (on_gpu.beam_size, on_cpu.beam_size) == (5, 2)
     assert transcribe_options_for(TranscribeOptions(beam_size=3), cpu).beam_size == 3
     assert transcribe_options_for(TranscribeOptions(batch_size=4), cuda).batch_size == 4
     fake = FakeWhisper([])

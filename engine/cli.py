@@ -498,9 +498,7 @@ def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
         default="en",
         help="the language most calls are in: saves their second decoding (never forces it)",
     )
-    p.add_argument(
-        "--beam-size", type=int, default=None, help="default: 5 on CUDA, 2 on CPU"
-    )
+    p.add_argument("--beam-size", type=int, default=None, help="default: 5 on CUDA, 2 on CPU")
     p.add_argument(
         "--batch-size",
         type=int,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 
 from models.errors import ModelError
@@ -14,6 +16,7 @@ __all__ = [
     "ModelError",
     "OutOfMemory",
     "is_out_of_memory",
+    "out_of_memory_names",
 ]
 
 
@@ -64,6 +67,17 @@ class OutOfMemory(CallscopeError):
             f"out of memory in {stage} at batch size {batch_size}: lower {option} "
             f"(now {batch_size}), or free the device's memory ({detail})"
         )
+
+
+@contextmanager
+def out_of_memory_names(stage: str, batch_size: int, option: str) -> Iterator[None]:
+    """Turn running out of memory inside the block into ``OutOfMemory`` naming the batch size."""
+    try:
+        yield
+    except (RuntimeError, MemoryError) as exc:
+        if not is_out_of_memory(exc):
+            raise
+        raise OutOfMemory(stage, batch_size, option, str(exc)) from exc
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from engine.config import DiariseOptions
-from engine.errors import OutOfMemory, is_out_of_memory
+from engine.errors import out_of_memory_names
 from engine.stages.speaker_embedding import CamPlusPlusEmbedding
 from engine.types import Diarisation, SpeakerTurn
 
@@ -169,23 +169,18 @@ class PyannoteDiariser:
         if duration < 0.5 or not np.any(samples):
             return Diarisation(turns=(), method="pyannote", speakers=())
         waveform = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))[None]
-        try:
+        o = self.options
+        with out_of_memory_names(
+            "diarisation",
+            max(o.segmentation_batch_size, o.embedding_batch_size),
+            "DiariseOptions.segmentation_batch_size / embedding_batch_size",
+        ):
             output = self.pipeline(
                 {"waveform": waveform, "sample_rate": SAMPLE_RATE, "uri": uri},
-                min_speakers=self.options.min_speakers,
-                max_speakers=self.options.max_speakers,
+                min_speakers=o.min_speakers,
+                max_speakers=o.max_speakers,
                 hook=hook,
             )
-        except (RuntimeError, MemoryError) as exc:
-            if not is_out_of_memory(exc):
-                raise
-            o = self.options
-            raise OutOfMemory(
-                "diarisation",
-                max(o.segmentation_batch_size, o.embedding_batch_size),
-                "DiariseOptions.segmentation_batch_size / embedding_batch_size",
-                str(exc),
-            ) from exc
         annotation = getattr(output, "speaker_diarization", output)
         turns = sorted(
             (

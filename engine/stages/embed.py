@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.errors import OutOfMemory, is_out_of_memory
+from engine.errors import out_of_memory_names
 from engine.types import Utterance, UtteranceEmbeddings
 from models.sentence import SentenceEncoder
 
@@ -33,14 +33,8 @@ def embed_texts(encoder: SentenceEncoder, texts: Sequence[str], batch_size: int)
     order = sorted(wanted, key=lambda i: len(texts[i]))
     for lo in range(0, len(order), batch_size):
         rows = order[lo : lo + batch_size]
-        try:
+        with out_of_memory_names("utterance embedding", batch_size, "EmbedOptions.batch_size"):
             out[rows] = encoder.encode([texts[i] for i in rows], batch_size)
-        except (RuntimeError, MemoryError) as exc:
-            if not is_out_of_memory(exc):
-                raise
-            raise OutOfMemory(
-                "utterance embedding", batch_size, "EmbedOptions.batch_size", str(exc)
-            ) from exc
     return out
 
 

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from engine.config import TranscribeOptions
-from engine.errors import OutOfMemory, is_out_of_memory
+from engine.errors import ConfigError, out_of_memory_names
 from engine.stages.window_language import LanguageTap, call_language
 from engine.types import Transcript, Word, ms
 
@@ -123,6 +123,15 @@ class Transcriber:
         """A transcriber over a WhisperModel, with the batched pipeline when a pass batches,
         and the language heard per window (``options.window_language``) when the model is
         multilingual."""
+        supported = getattr(model, "supported_languages", None)
+        if supported is not None:
+            for name in ("language", "language_guess"):
+                value = getattr(options, name)
+                if value is not None and value not in supported:
+                    raise ConfigError(
+                        f"{name} {value!r} is not a language this Whisper model knows "
+                        f"(ISO codes such as {', '.join(list(supported)[:5])})"
+                    )
         batched: WhisperLike | None = None
         if max(options.batch_size or 1, options.channels_batch_size or 1) > 1:
             from faster_whisper import BatchedInferencePipeline
@@ -257,14 +266,10 @@ class Transcriber:
         named in an out-of-memory error)."""
         audio = np.ascontiguousarray(samples, dtype=np.float32)
         engine = self.batched if batch_size > 1 and self.batched is not None else self.model
-        try:
+        option = "--channels-batch-size" if joint else "--batch-size"
+        with out_of_memory_names("transcription", batch_size, option):
             segments, info = engine.transcribe(audio, **kwargs)
             kept = [(s, _judge(s, self.options)) for s in segments]
-        except (RuntimeError, MemoryError) as exc:
-            if not is_out_of_memory(exc):
-                raise
-            option = "--channels-batch-size" if joint else "--batch-size"
-            raise OutOfMemory("transcription", batch_size, option, str(exc)) from exc
         words: list[Word] = []
         for segment, decision in kept:
             if not decision.keep:

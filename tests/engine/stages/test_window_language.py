@@ -104,3 +104,15 @@ def test_the_tap_records_only_while_recording_and_forwards_the_rest():
     tap.detect_language(["fr"])
     assert heard == [WindowLanguage("de", 0.9)]
     assert tap.is_multilingual is True
+
+
+@pytest.mark.parametrize("field", ["language", "language_guess"])
+def test_a_language_the_model_does_not_know_is_refused_before_any_call(field):
+    from engine.errors import ConfigError
+
+    fake = FakeWhisper(FakeCt2(["en"]))
+    fake.supported_languages = ["en", "de", "es"]
+    with pytest.raises(ConfigError, match=f"{field} 'english' is not a language"):
+        Transcriber.build(fake, TranscribeOptions(**{field: "english"}))
+    assert fake.calls == [] and not isinstance(fake.model, LanguageTap)
+    Transcriber.build(fake, TranscribeOptions(language="de", language_guess="es"))

@@ -386,3 +386,44 @@ class DriverAlert:
     observed: float
     baseline: float
     p_value: float
+
+
+@dataclass(frozen=True, eq=False)
+class ReasonSet:
+    """The reason utterances with embeddings by one model, in a stable order.
+
+    keys: (call_id, utterance index); ids: utterance row ids; driver_ids: the current driver
+    of each (None: unassigned); weights: words per utterance (at least 1).
+    """
+
+    keys: tuple[tuple[str, int], ...]
+    ids: np.ndarray
+    vectors: np.ndarray
+    texts: tuple[str, ...]
+    driver_ids: tuple[int | None, ...]
+    weights: np.ndarray
+    nights: tuple[str | None, ...]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+@dataclass(frozen=True, eq=False)
+class UtteranceSet:
+    """Every utterance with an embedding by one model, ordered by call start, call id and
+    utterance index: what reason selection over the whole store reads.
+
+    keys: (call_id, utterance index); ids: utterance row ids; roles: role values; reasons:
+    the per-call cues' verdicts (engine.analytics.reasons); starts: start times (s).
+    """
+
+    keys: tuple[tuple[str, int], ...]
+    ids: np.ndarray
+    vectors: np.ndarray
+    texts: tuple[str, ...]
+    roles: tuple[str, ...]
+    reasons: np.ndarray
+    starts: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.keys)

@@ -21,13 +21,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+import numpy as np
+
 from engine.analytics.drivers import DriverAnalyser, DriverOptions
 from engine.analytics.metrics import (
     AlertOptions,
     MetricsOptions,
     days_with_calls,
     detect_alerts,
+    detect_family_alerts,
     driver_days,
+    driver_families,
 )
 from engine.analytics.reasons import SCAFFOLD_PROTOTYPES, ReasonOptions, ReasonSelector
 from engine.analytics.repeats import (
@@ -37,12 +41,22 @@ from engine.analytics.repeats import (
     first_contact_resolution,
     mentions_earlier_contact,
 )
+from engine.analytics.scaffolding import ScaffoldDetector, ScaffoldOptions, ScaffoldReport
 from engine.errors import ConfigError
 from engine.stages.embed import embed_texts
 from engine.store.repo import Store
 from engine.store.voc import AnalysisRecord
 from engine.timing import Stopwatch
-from engine.types import CallFacts, DriverAlert, DriverDay, RepeatLink, UtteranceEmbeddings
+from engine.types import (
+    CallFacts,
+    DriverAlert,
+    DriverDay,
+    RepeatLink,
+    Role,
+    Utterance,
+    UtteranceEmbeddings,
+    UtteranceSet,
+)
 from models.sentence import SentenceEncoder
 
 __all__ = ["AnalyseOptions", "AnalysisReport", "VocAnalysis"]
@@ -59,7 +73,9 @@ class AnalyseOptions:
     a mature one rarely; None: only when asked), so early drivers, found from few
     utterances, do not fix the shape of all later ones; reselect: mark every stored call's
     reason utterances again (after changing ``reasons``), from its stored embeddings; until:
-    only calls that started before this time."""
+    only calls that started before this time; scaffolding: reason utterances chosen again
+    over the whole store each analysis (engine.analytics.scaffolding), the per-call cues as
+    its prior."""
 
     sentence_model: str = "all-minilm-l6-v2"
     recluster: bool = False
@@ -68,6 +84,7 @@ class AnalyseOptions:
     until: datetime | None = None
     embed_batch_size: int = 64
     reasons: ReasonOptions = field(default_factory=ReasonOptions)
+    scaffolding: ScaffoldOptions = field(default_factory=ScaffoldOptions)
     drivers: DriverOptions = field(default_factory=DriverOptions)
     repeats: RepeatOptions = field(default_factory=RepeatOptions)
     metrics: MetricsOptions = field(default_factory=MetricsOptions)
@@ -91,7 +108,8 @@ class AnalysisReport:
     wall_seconds: float
     fcr: dict[str, dict[str, FcrFigure]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
-    """Wall time per part: embed, read, clustering, store, repeats, metrics."""
+    """Wall time per part: embed, read, scaffolding, clustering, store, repeats, metrics."""
+    scaffolding: ScaffoldReport | None = None
 
 
 class VocAnalysis:
@@ -109,17 +127,43 @@ class VocAnalysis:
         self.options = options or AnalyseOptions()
         self.analyser = analyser or DriverAnalyser(options=self.options.drivers)
 
+    def _check(self, encoder: SentenceEncoder) -> None:
+        if encoder.name != self.options.sentence_model:
+            raise ConfigError(
+                f"the encoder stores vectors as {encoder.name!r}, but the analysis reads "
+                f"{self.options.sentence_model!r}"
+            )
+
+    def _select_reasons(self) -> ScaffoldReport | None:
+        """Mark every stored call's reason utterances again: the per-call cues' verdicts
+        (stored with each call) as the prior, then scaffolding learnt from the store."""
+        o = self.options
+        found = self.store.voc.utterance_set(o.sentence_model, o.until)
+        if not o.scaffolding.enabled or len(found) == 0:
+            return None
+        rows, positions = _candidates(found, ReasonSelector(np.zeros((0, 0)), o.reasons))
+        if not rows:
+            return None
+        flags, report = ScaffoldDetector(o.scaffolding).detect(
+            [found.keys[i][0] for i in rows],
+            found.vectors[rows],
+            [found.texts[i] for i in rows],
+            positions,
+            found.reasons[rows],
+        )
+        chosen = dict.fromkeys((int(x) for x in found.ids), False)
+        for i, flag in zip(rows, flags, strict=True):
+            chosen[int(found.ids[i])] = bool(flag)
+        self.store.voc.set_reason_flags(chosen)
+        return report
+
     def _embed_missing(self) -> int:
         voc = self.store.voc
         missing = voc.calls_without_embeddings(self.options.sentence_model)
         if not missing and not self.options.reselect:
             return 0
         encoder = self.load_encoder()
-        if encoder.name != self.options.sentence_model:
-            raise ConfigError(
-                f"the encoder stores vectors as {encoder.name!r}, but the analysis reads "
-                f"{self.options.sentence_model!r}"
-            )
+        self._check(encoder)
         size = self.options.embed_batch_size
         selector = ReasonSelector(
             embed_texts(encoder, SCAFFOLD_PROTOTYPES, size), self.options.reasons
@@ -144,6 +188,8 @@ class VocAnalysis:
         watch = Stopwatch()
         with watch.time("embed"):
             embedded = self._embed_missing()
+        with watch.time("scaffolding"):
+            scaffolding = self._select_reasons()
         with watch.time("read"):
             reasons = voc.reason_set(o.sentence_model, o.until)
             drivers = voc.drivers()
@@ -181,7 +227,19 @@ class VocAnalysis:
             voc.save_repeats(links)
         with watch.time("metrics"):
             days = driver_days(facts, links, o.metrics)
-            alerts = detect_alerts(days, o.alerts, active_days=days_with_calls(facts))
+            active_days = days_with_calls(facts)
+            alerts = detect_alerts(days, o.alerts, active_days=active_days)
+            if o.alerts.family_similarity is not None:
+                families = driver_families(centroids, o.alerts.family_similarity)
+                alerts = tuple(
+                    sorted(
+                        (
+                            *alerts,
+                            *detect_family_alerts(days, families, o.alerts, active_days, alerts),
+                        ),
+                        key=lambda a: (a.day, a.driver_id, a.kind),
+                    )
+                )
         with watch.time("store"):
             voc.save_alerts(alerts)
         active = sum(1 for d in update.drivers if d.status == "active" and d.size > 0)
@@ -208,6 +266,7 @@ class VocAnalysis:
             wall_seconds=round(time.monotonic() - started, 3),
             fcr=fcr,
             seconds=watch.seconds,
+            scaffolding=scaffolding,
         )
         voc.record_analysis(
             AnalysisRecord(
@@ -234,3 +293,29 @@ class VocAnalysis:
         if last is None:
             return True
         return utterances >= (1 + o.recluster_growth) * max(1, last.reason_utterances)
+
+
+def _candidates(found: UtteranceSet, selector: ReasonSelector) -> tuple[list[int], np.ndarray]:
+    """Rows of ``found`` that could state a reason (the customer's, with content words, or
+    chosen by the cues) and each one's relative position among its call's customer
+    utterances (0 first, 1 last)."""
+    rows: list[int] = []
+    positions: list[float] = []
+    start = 0
+    keys = found.keys
+    while start < len(keys):
+        end = start
+        while end < len(keys) and keys[end][0] == keys[start][0]:
+            end += 1
+        utterances = [
+            Utterance("", Role(found.roles[i]), 0.0, 0.0, found.texts[i]) for i in range(start, end)
+        ]
+        able = selector.candidates(utterances)
+        speaking = [j for j, s in enumerate(selector.speaking(utterances)) if s]
+        rank = {j: r / max(1, len(speaking) - 1) for r, j in enumerate(speaking)}
+        for j in range(end - start):
+            if able[j] or found.reasons[start + j]:
+                rows.append(start + j)
+                positions.append(rank.get(j, 0.0))
+        start = end
+    return rows, np.array(positions, dtype=np.float64)

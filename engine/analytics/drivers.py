@@ -27,12 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from engine.analytics.clustering import DriverClusterer
+from engine.analytics.call_vectors import CallPooling, pool_calls
+from engine.analytics.clustering import ClusterOptions, DriverClusterer, best_two, normalise
 from engine.analytics.lineage import LineageOptions, reconcile, split_members
 from engine.analytics.naming import exemplars, keywords, name_of
 from engine.errors import ConfigError
-from engine.store.voc import ReasonSet
-from engine.types import CallDriverLink, Driver
+from engine.types import CallDriverLink, Driver, ReasonSet
 
 __all__ = ["DriverAnalyser", "DriverOptions", "DriverUpdate"]
 
@@ -46,12 +46,27 @@ Event = tuple[str, int, int | None, Mapping[str, Any]]
 class DriverOptions:
     """secondary_share: share of a call's reason words a non-primary driver needs to be listed
     as a secondary driver (0.25); exemplars: exemplar utterances kept per driver (3);
-    keywords: keywords kept per driver (8)."""
+    keywords: keywords kept per driver (8); level: what is clustered, "call" (default: one
+    pooled reason vector per call, see engine.analytics.call_vectors; a driver's size counts
+    calls) or "utterance" (every reason utterance; a call's primary driver is the one most of
+    its reason words belong to); first_weight: the weight of a call's first reason statement
+    in its pooled vector (2.0; later ones weigh 1); secondary_similarity: at call level, a
+    reason utterance counts towards another driver than its call's when that driver's
+    centroid is nearest to it at this cosine or more (0.5)."""
 
     secondary_share: float = 0.25
     exemplars: int = 3
     keywords: int = 8
     lineage: LineageOptions = field(default_factory=LineageOptions)
+    level: str = "call"
+    first_weight: float = 2.0
+    secondary_similarity: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.level not in ("call", "utterance"):
+            raise ConfigError(f"level must be 'call' or 'utterance', got {self.level!r}")
+        if self.first_weight <= 0:
+            raise ConfigError(f"first_weight must be positive, got {self.first_weight}")
 
 
 @dataclass(frozen=True)
@@ -77,10 +92,17 @@ class DriverAnalyser:
     """Updates the drivers from the reason utterances (see the module docstring)."""
 
     def __init__(
-        self, clusterer: ClustererFactory = DriverClusterer, options: DriverOptions | None = None
+        self, clusterer: ClustererFactory | None = None, options: DriverOptions | None = None
     ) -> None:
-        self.new_clusterer = clusterer
         self.options = options or DriverOptions()
+        self.new_clusterer = clusterer or self._default_clusterer
+
+    def _default_clusterer(self) -> DriverClusterer:
+        # a call is one contact that needs a driver: HDBSCAN's noise goes to the nearest
+        # driver at the assignment cosine even when a second one is about as near
+        if self.options.level == "call":
+            return DriverClusterer(ClusterOptions(assign_margin=0.0))
+        return DriverClusterer()
 
     # ------------------------------------------------------------------ updates
 
@@ -93,9 +115,96 @@ class DriverAnalyser:
         recluster: bool = False,
     ) -> DriverUpdate:
         active = [d for d in drivers if d.status == "active" and d.id in centroids]
+        pooling = self._pool(reasons)
+        rows = reasons if pooling is None else pooling.calls
         if recluster or not active:
-            return self._recluster(reasons, drivers, centroids, next_id)
-        return self._incremental(reasons, drivers, centroids, next_id)
+            update = self._recluster(rows, drivers, centroids, next_id)
+        else:
+            update = self._incremental(rows, drivers, centroids, next_id)
+        return self._expand(reasons, pooling, update)
+
+    def _pool(self, reasons: ReasonSet) -> CallPooling | None:
+        """The call-level rows of ``reasons`` (None when clustering utterances)."""
+        if self.options.level != "call":
+            return None
+        return pool_calls(reasons, self.options.first_weight)
+
+    def _expand(
+        self, reasons: ReasonSet, pooling: CallPooling | None, update: DriverUpdate
+    ) -> DriverUpdate:
+        """A call-level update as the utterance-level one the store keeps: every reason
+        utterance of a call gets the call's driver; the call's links rank that driver first
+        and add the drivers nearest to its other reason utterances as secondary."""
+        if pooling is None:
+            return update
+        utterance_drivers: dict[int, tuple[int | None, float | None]] = {}
+        links: dict[str, tuple[CallDriverLink, ...]] = {}
+        active = sorted(update.centroids)
+        C = np.stack([update.centroids[d] for d in active]) if active else None
+        for j, members in enumerate(pooling.members):
+            owner, score = update.utterance_drivers[int(pooling.calls.ids[j])]
+            for i in members:
+                utterance_drivers[int(reasons.ids[i])] = (owner, score)
+            call_id = pooling.calls.keys[j][0]
+            if owner is None:
+                links[call_id] = ()
+                continue
+            links[call_id] = self._call_links(call_id, owner, reasons, members, active, C)
+        # exemplars are single utterances (the pooled rows' texts join a call's reasons)
+        by_driver: dict[int, list[int]] = defaultdict(list)
+        for i, uid in enumerate(reasons.ids):
+            owner = utterance_drivers.get(int(uid), (None, None))[0]
+            if owner is not None:
+                by_driver[owner].append(i)
+        drivers = tuple(
+            replace(
+                d,
+                exemplars=_exemplars(
+                    reasons, by_driver[d.id], update.centroids[d.id], self.options.exemplars
+                ),
+            )
+            if d.id in by_driver and d.id in update.centroids
+            else d
+            for d in update.drivers
+        )
+        return replace(
+            update, drivers=drivers, utterance_drivers=utterance_drivers, call_links=links
+        )
+
+    def _call_links(
+        self,
+        call_id: str,
+        owner: int,
+        reasons: ReasonSet,
+        members: Sequence[int],
+        active: Sequence[int],
+        C: np.ndarray | None,
+    ) -> tuple[CallDriverLink, ...]:
+        shares: dict[int, float] = defaultdict(float)
+        weights = reasons.weights[list(members)]
+        nearest = [owner] * len(members)
+        if C is not None and len(active) > 1:
+            best, top, _ = best_two(normalise(reasons.vectors[list(members)]) @ C.T)
+            nearest = [
+                active[int(b)] if t >= self.options.secondary_similarity else owner
+                for b, t in zip(best, top, strict=True)
+            ]
+        for driver_id, w in zip(nearest, weights, strict=True):
+            shares[driver_id] += float(w)
+        total = sum(shares.values()) or 1.0
+        others = sorted(
+            (
+                (d, w)
+                for d, w in shares.items()
+                if d != owner and w / total >= self.options.secondary_share
+            ),
+            key=lambda kv: (-kv[1], kv[0]),
+        )
+        ranked = [(owner, shares.get(owner, 0.0)), *others]
+        return tuple(
+            CallDriverLink(call_id, d, rank, round(w / total, 4))
+            for rank, (d, w) in enumerate(ranked, start=1)
+        )
 
     def _recluster(
         self,
@@ -194,6 +303,14 @@ class DriverAnalyser:
                 raise ConfigError(f"driver {driver_id} is not an active driver")
         if target in sources:
             raise ConfigError("a driver cannot be merged into itself")
+        pooling = self._pool(reasons)
+        if pooling is not None:
+            return self._expand(reasons, pooling, self._merge(pooling.calls, rows, target, sources))
+        return self._merge(reasons, rows, target, sources)
+
+    def _merge(
+        self, reasons: ReasonSet, rows: dict[int, Driver], target: int, sources: Sequence[int]
+    ) -> DriverUpdate:
         assignment = self._current(reasons, rows)
         for key, driver_id in assignment.items():
             if driver_id in sources:
@@ -215,6 +332,20 @@ class DriverAnalyser:
         rows = {d.id: d for d in drivers}
         if driver_id not in rows or rows[driver_id].status != "active":
             raise ConfigError(f"driver {driver_id} is not an active driver")
+        pooling = self._pool(reasons)
+        if pooling is not None:
+            update = self._split(pooling.calls, rows, driver_id, parts, next_id)
+            return self._expand(reasons, pooling, update)
+        return self._split(reasons, rows, driver_id, parts, next_id)
+
+    def _split(
+        self,
+        reasons: ReasonSet,
+        rows: dict[int, Driver],
+        driver_id: int,
+        parts: int,
+        next_id: int,
+    ) -> DriverUpdate:
         assignment = self._current(reasons, rows)
         members = [i for i, k in enumerate(reasons.keys) if assignment.get(k) == driver_id]
         if not 2 <= parts <= len(members):

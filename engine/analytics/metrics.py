@@ -10,6 +10,13 @@ same driver's recent past:
   must survive dropping the busiest day, so one spike alone is never a trend); reported on
   the first day of a run of days on which it holds.
 
+A campaign or an outage can raise the volume of one problem that the clustering split into
+two or three drivers (one problem said several ways), each too small to alert on its own.
+``detect_family_alerts`` runs the same tests on **driver families** (``driver_families``:
+drivers linked by centroid cosine at least ``family_similarity``): kinds ``family_spike`` and
+``family_trend``, named by the family's busiest driver that day, and raised only where none
+of the family's drivers already alerted that day.
+
 Days on which the store had calls but a driver had none count as zero volume for that driver;
 days without any calls (closures, gaps in the data) are skipped, not counted as zero.
 """
@@ -19,12 +26,14 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
+import numpy as np
 from scipy import stats
 
+from engine.analytics.clustering import merge_close
 from engine.analytics.repeats import as_utc
 from engine.errors import ConfigError
 from engine.types import CallFacts, DriverAlert, DriverDay, RepeatLink
@@ -67,6 +76,9 @@ class AlertOptions:
         window's busiest day left out (default 0.001: conservative).
     trend_ratio_min: the later half of the window must average at least this multiple of
         the earlier half (default 1.5), so a tiny drift of a busy driver is no alert.
+    family_similarity: drivers whose centroids have at least this cosine form a family
+        (default 0.65, the "semantically similar drivers" cosine of repeat detection);
+        None: no family alerts.
     """
 
     baseline_days: int = 7
@@ -79,6 +91,7 @@ class AlertOptions:
     trend_min_days: int = 5
     trend_alpha: float = 0.001
     trend_ratio_min: float = 1.5
+    family_similarity: float | None = 0.65
 
     def __post_init__(self) -> None:
         if self.baseline_days < 1 or self.min_history_days < 1:
@@ -173,6 +186,58 @@ def detect_alerts(
     alerts.sort(key=lambda a: (a.day, a.driver_id, a.kind))
     log.debug("%d volume alerts over %d days", len(alerts), len(active))
     return tuple(alerts)
+
+
+def driver_families(
+    centroids: Mapping[int, np.ndarray], threshold: float
+) -> dict[int, tuple[int, ...]]:
+    """Families of two or more drivers linked (single linkage) by centroid cosine at least
+    ``threshold``: family id (its smallest driver id) -> member driver ids."""
+    ids = sorted(centroids)
+    if len(ids) < 2:
+        return {}
+    groups = merge_close(np.stack([centroids[d] for d in ids]), threshold)
+    members: dict[int, list[int]] = defaultdict(list)
+    for driver_id, group in zip(ids, groups, strict=True):
+        members[int(group)].append(driver_id)
+    return {min(m): tuple(m) for m in members.values() if len(m) > 1}
+
+
+def detect_family_alerts(
+    days: Sequence[DriverDay],
+    families: Mapping[int, Sequence[int]],
+    options: AlertOptions | None = None,
+    active_days: Collection[date] | None = None,
+    driver_alerts: Sequence[DriverAlert] = (),
+) -> tuple[DriverAlert, ...]:
+    """Spike and trend alerts of driver families (see the module docstring)."""
+    options = options or AlertOptions()
+    family_of = {d: f for f, members in families.items() for d in members}
+    summed: list[DriverDay] = []
+    busiest: dict[tuple[int, date], tuple[int, int]] = {}
+    for figure in days:
+        family = family_of.get(figure.driver_id)
+        if family is None:
+            continue
+        summed.append(replace(figure, driver_id=family))
+        key = (family, figure.day)
+        if figure.volume > busiest.get(key, (-1, 0))[0]:
+            busiest[key] = (figure.volume, figure.driver_id)
+    volumes: dict[tuple[int, date], int] = defaultdict(int)
+    for figure in summed:
+        volumes[(figure.driver_id, figure.day)] += figure.volume
+    family_days = [
+        DriverDay(family, day, volume, 0.0, 0.0, 0.0, 0.0, 0.0)
+        for (family, day), volume in sorted(volumes.items())
+    ]
+    alerted = {(family_of.get(a.driver_id), a.day) for a in driver_alerts}
+    out = []
+    for alert in detect_alerts(family_days, options, active_days):
+        if (alert.driver_id, alert.day) in alerted:
+            continue
+        owner = busiest.get((alert.driver_id, alert.day), (0, alert.driver_id))[1]
+        out.append(replace(alert, driver_id=owner, kind=f"family_{alert.kind}"))
+    return tuple(out)
 
 
 def _window(active: Sequence[date], first: date, last: date) -> list[date]:

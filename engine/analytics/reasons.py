@@ -62,7 +62,9 @@ _FILLERS = ENGLISH_STOP_WORDS | frozenset(
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _IDENTITY = re.compile(
     r"\b(card|account)\s+(ending|ends|number)\b|\bend(s|ing)\b[^.?!\d]{0,12}\d"
-    r"|\blast\s+(four|4)\b",
+    r"|\blast\s+(four|4)\b"
+    # redaction placeholders: a name, card, phone or digits said for identification
+    r"|\[(?:NAME|DIGITS|CARD|PHONE|EMAIL)\]",
     re.I,
 )
 _MONEY = r"(?:pounds?|quid|dollars?|euros?|gbp|usd|eur|pence|cents?|%|percent)"
@@ -114,14 +116,27 @@ class ReasonSelector:
         best = (vectors @ self.prototypes.T).max(axis=1)
         return np.asarray(best >= self.options.scaffold_similarity)
 
+    @staticmethod
+    def speaking(utterances: Sequence[Utterance]) -> tuple[bool, ...]:
+        """Per utterance: is it the customer's (any speaker not known to be the agent, in a
+        call where nobody has the customer role)?"""
+        has_customer = any(u.role == Role.CUSTOMER for u in utterances)
+        return tuple(
+            u.role == Role.CUSTOMER if has_customer else u.role != Role.AGENT for u in utterances
+        )
+
+    def candidates(self, utterances: Sequence[Utterance]) -> tuple[bool, ...]:
+        """Per utterance: could it state a reason at all (the customer's, with content)?"""
+        return tuple(
+            s and _content_words(u.text) >= self.options.min_content_words
+            for s, u in zip(self.speaking(utterances), utterances, strict=True)
+        )
+
     def select(
         self, utterances: Sequence[Utterance], embeddings: UtteranceEmbeddings | None
     ) -> tuple[bool, ...]:
         """One flag per utterance: does it state why the customer called?"""
-        has_customer = any(u.role == Role.CUSTOMER for u in utterances)
-        speaking = [
-            u.role == Role.CUSTOMER if has_customer else u.role != Role.AGENT for u in utterances
-        ]
+        speaking = self.speaking(utterances)
         wordy = [_content_words(u.text) >= self.options.min_content_words for u in utterances]
         vectors = embeddings.vectors if embeddings is not None else np.zeros((0, 0))
         scaffold = (

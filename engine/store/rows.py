@@ -137,6 +137,7 @@ def utterance_row(
         "energy_db": prosody.energy_db if prosody is not None else None,
         "rate": prosody.rate if prosody is not None else None,
         "is_reason": signals.is_reason if signals is not None else False,
+        "cue_reason": signals.is_reason if signals is not None else False,
     }
 
 

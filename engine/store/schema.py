@@ -209,6 +209,8 @@ class UtteranceRow(Base):
     energy_db: Mapped[float | None] = mapped_column(Double)
     rate: Mapped[float | None] = mapped_column(Double)
     is_reason: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the per-call cues' verdict; is_reason is what the night analysis decided (NULL: same)
+    cue_reason: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     # drivers are never deleted (they change status), so no foreign key is needed
     driver_id: Mapped[int | None] = mapped_column(Integer, index=True)
     driver_score: Mapped[float | None] = mapped_column(Double)

@@ -34,9 +34,11 @@ from engine.types import (
     CallFacts,
     DriverAlert,
     EmotionSpike,
+    ReasonSet,
     RepeatLink,
     Role,
     Utterance,
+    UtteranceSet,
 )
 from engine.types import (
     Driver as DriverType,
@@ -46,26 +48,6 @@ if TYPE_CHECKING:
     from engine.store.repo import Store
 
 __all__ = ["AnalysisRecord", "EmbeddingRows", "ReasonSet", "StoredUtterance", "VocStore"]
-
-
-@dataclass(frozen=True, eq=False)
-class ReasonSet:
-    """The reason utterances with embeddings by one model, in a stable order.
-
-    keys: (call_id, utterance index); ids: utterance row ids; driver_ids: the current driver
-    of each (None: unassigned); weights: words per utterance (at least 1).
-    """
-
-    keys: tuple[tuple[str, int], ...]
-    ids: np.ndarray
-    vectors: np.ndarray
-    texts: tuple[str, ...]
-    driver_ids: tuple[int | None, ...]
-    weights: np.ndarray
-    nights: tuple[str | None, ...]
-
-    def __len__(self) -> int:
-        return len(self.keys)
 
 
 @dataclass(frozen=True, eq=False)
@@ -204,7 +186,7 @@ class VocStore:
                         s.execute(
                             update(UtteranceRow)
                             .where(UtteranceRow.id.in_(chosen))
-                            .values(is_reason=flag)
+                            .values(is_reason=flag, cue_reason=flag)
                         )
 
     def reason_set(self, model: str, until: datetime | None = None) -> ReasonSet:
@@ -247,6 +229,55 @@ class VocStore:
             weights=np.array([max(1, len(r[3].split())) for r in found], dtype=np.float64),
             nights=tuple(r[6] for r in found),
         )
+
+    def utterance_set(self, model: str, until: datetime | None = None) -> UtteranceSet:
+        """Every utterance with an embedding by ``model`` (of calls started before ``until``
+        when given), ordered by call start, call id and utterance index; ``reasons`` holds the
+        per-call cues' verdicts."""
+        u = UtteranceRow
+        cue = func.coalesce(u.cue_reason, u.is_reason)
+        query = (
+            select(Call.call_id, u.idx, u.id, u.text, u.role, cue, u.start, Embedding.vector)
+            .join(Call, Call.id == u.call_pk)
+            .join(Embedding, (Embedding.utterance_id == u.id) & (Embedding.model == model))
+            .order_by(Call.started_at, Call.call_id, u.idx)
+        )
+        if until is not None:
+            query = query.where(Call.started_at < until)
+        with self._store._read() as s:
+            found = s.execute(query).all()
+        dim = len(found[0][7]) // 4 if found else 0
+        return UtteranceSet(
+            keys=tuple((r[0], r[1]) for r in found),
+            ids=np.array([r[2] for r in found], dtype=np.int64),
+            vectors=(
+                np.stack([rows.vector_of(r[7]) for r in found])
+                if found
+                else np.zeros((0, dim), dtype=np.float32)
+            ),
+            texts=tuple(r[3] for r in found),
+            roles=tuple(r[4] for r in found),
+            reasons=np.array([bool(r[5]) for r in found], dtype=bool),
+            starts=np.array([r[6] for r in found], dtype=np.float64),
+        )
+
+    def set_reason_flags(self, flags: Mapping[int, bool]) -> None:
+        """Mark utterances (row id -> flag) as reason utterances or not (the cues' verdict
+        is kept apart: rows that had none get their old flag as it)."""
+        with self._store._write() as s:
+            s.execute(
+                update(UtteranceRow)
+                .where(UtteranceRow.cue_reason.is_(None))
+                .values(cue_reason=UtteranceRow.is_reason)
+            )
+            for flag in (True, False):
+                chosen = [i for i, f in flags.items() if f is flag]
+                for lo in range(0, len(chosen), 500):
+                    s.execute(
+                        update(UtteranceRow)
+                        .where(UtteranceRow.id.in_(chosen[lo : lo + 500]))
+                        .values(is_reason=flag)
+                    )
 
     # ------------------------------------------------------------------ search
 

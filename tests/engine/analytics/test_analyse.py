@@ -77,7 +77,7 @@ def test_analysis_finds_drivers_repeats_and_the_spike(store):
     fill(store)
     report = analysis(store).run()
     assert report.mode == "recluster" and report.active_drivers == 3 and report.unassigned == 0
-    parts = ("embed", "read", "clustering", "store", "repeats", "metrics")
+    parts = ("embed", "scaffolding", "read", "clustering", "store", "repeats", "metrics")
     assert set(report.seconds) == set(parts) and all(v >= 0 for v in report.seconds.values())
     drivers = {d.id: d for d in store.voc.drivers(["active"])}
     exchange = next(d for d in drivers.values() if "exchange" in d.name)

@@ -10,7 +10,7 @@ import pytest
 
 from engine.analytics.drivers import DriverAnalyser, DriverUpdate
 from engine.errors import ConfigError
-from engine.store.voc import ReasonSet
+from engine.types import ReasonSet
 from tests.engine.analytics.fakes import AxisClusterer, axis_vector
 
 TEXTS = {

@@ -11,7 +11,9 @@ from engine.analytics.metrics import (
     MetricsOptions,
     days_with_calls,
     detect_alerts,
+    detect_family_alerts,
     driver_days,
+    driver_families,
 )
 from engine.errors import ConfigError
 from engine.types import CallFacts, DriverDay, RepeatLink
@@ -146,3 +148,33 @@ def test_alert_options_are_checked() -> None:
         AlertOptions(alpha=0)
     with pytest.raises(ConfigError):
         MetricsOptions(cost_per_minute=-1)
+
+
+def test_drivers_with_close_centroids_form_a_family() -> None:
+    import numpy as np
+
+    a, b, c = np.eye(3, dtype=np.float32)
+    close = (a + 0.5 * b) / np.linalg.norm(a + 0.5 * b)
+    families = driver_families({1: a, 2: close, 3: c}, threshold=0.65)
+    assert families == {1: (1, 2)}
+    assert driver_families({1: a}, 0.65) == {}
+
+
+def test_a_campaign_split_over_two_drivers_alerts_for_their_family() -> None:
+    # each driver goes from 1 a day to 3: no driver alert, but the family goes from 2 to 6
+    days = (
+        volume_days(1, [1, 1, 1, 1, 3])
+        + volume_days(2, [1, 1, 1, 1, 4])
+        + volume_days(3, [2, 2, 2, 2, 2])
+    )
+    alone = detect_alerts(days)
+    assert alone == ()
+    family = detect_family_alerts(days, {1: (1, 2)})
+    assert [(a.kind, a.driver_id, a.observed) for a in family] == [("family_spike", 2, 7.0)]
+
+
+def test_no_family_alert_where_one_of_its_drivers_already_alerted() -> None:
+    days = volume_days(1, [2, 2, 2, 2, 7]) + volume_days(2, [1, 1, 1, 1, 1])
+    driver_alerts = detect_alerts(days)
+    assert [a.kind for a in driver_alerts] == ["spike"]
+    assert detect_family_alerts(days, {1: (1, 2)}, driver_alerts=driver_alerts) == ()

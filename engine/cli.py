@@ -261,12 +261,14 @@ def print_analysis(report: AnalysisReport, store: Store, out: TextIO | None = No
         f"{100 * report.unassigned:.1f}% unassigned, {len(report.repeats)} repeat contacts, "
         f"{len(report.alerts)} alerts, {report.wall_seconds:.1f} s\n"
     )
+    if report.scaffolding is not None:
+        out.write(f"  {report.scaffolding.summary()}\n")
     top = sorted(
         (d for d in drivers.values() if d.status == "active" and d.size),
         key=lambda d: -d.size,
     )
     for d in top[:10]:
-        out.write(f"  driver {d.id:4d} {d.name:40s} {d.size:5d} utterances\n")
+        out.write(f"  driver {d.id:4d} {d.name:40s} {d.size:5d} calls\n")
     for group in ("agent", "queue"):
         figures = report.fcr.get(group, {})
         if figures:

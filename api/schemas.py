@@ -117,7 +117,10 @@ class DriverOut(BaseModel):
     name_source: str
     keywords: list[str]
     exemplars: list[str]
-    size: int = Field(description="calls whose primary driver it is (reason utterances when drivers are clustered per utterance)")
+    size: int = Field(
+        description="calls whose primary driver it is (reason utterances when drivers are"
+        " clustered per utterance)"
+    )
     merged_into: int | None
     parent_id: int | None
 
